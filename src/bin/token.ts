@@ -1,0 +1,49 @@
+import { parseArgs } from 'node:util';
+import jwt from 'jsonwebtoken';
+import { resolveJwtSecret } from '../common/auth/auth-keys';
+import { isClientId } from '../common/ids';
+import { ConfigError, loadConfig } from '../config/app-config';
+
+/**
+ * Mints a bearer token for trying the service: signed with AUTH_JWT_SECRET or,
+ * on the embedded default, the secret generated under DATA_DIR.
+ *   npm run token -- --sub alice [--role admin|service] [--ttl 3600]
+ */
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      sub: { type: 'string', default: 'alice' },
+      role: { type: 'string', multiple: true, default: [] },
+      ttl: { type: 'string', default: '3600' },
+    },
+  });
+  const config = loadConfig(process.env);
+  const sub = values.sub;
+  const ttl = Number(values.ttl);
+  if (!isClientId(sub)) {
+    throw new Error('--sub must match ^[A-Za-z0-9:._-]{1,128}$');
+  }
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 30 * 86_400) {
+    throw new Error('--ttl must be a number of seconds from 1 to 2592000');
+  }
+  const secret = resolveJwtSecret(config);
+  if (secret === undefined) {
+    throw new Error('AUTH_JWKS_URI is set: tokens come from your identity provider, not from this command');
+  }
+  const roles = values.role ?? [];
+  const token = jwt.sign({ [config.auth.clientIdClaim]: sub, [config.auth.rolesClaim]: roles }, secret, {
+    algorithm: 'HS256',
+    expiresIn: ttl,
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+  });
+  process.stdout.write(`${token}\n`);
+}
+
+try {
+  main();
+} catch (error) {
+  const message = error instanceof ConfigError ? error.problems.join('\n') : error instanceof Error ? error.message : String(error);
+  process.stderr.write(`token: ${message}\n`);
+  process.exit(1);
+}

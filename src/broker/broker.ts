@@ -1,0 +1,73 @@
+import type { ChannelDefinition } from '../store/channel.repository';
+import type { ClientRecord, ConnectionType } from '../store/client.repository';
+
+export interface BrokerEndpoint {
+  /** Host name clients connect to. */
+  endpoint: string;
+  port: number;
+  /** What an MQTT client connects to: `wss://host:port/mqtt` or `mqtts://host:8883`. */
+  url: string;
+}
+
+/** Credentials handed to a client at registration. Secrets here are returned once and never stored or logged. */
+export interface IssuedCredentials {
+  connectionToken?: string;
+  connectionTokenExpiresAt?: string;
+  certificatePem?: string;
+  privateKeyPem?: string;
+  caCertificatePem?: string;
+  certificateId?: string;
+  certificateArn?: string;
+}
+
+export interface PublishOptions {
+  qos?: 0 | 1;
+}
+
+export interface ConnectionState {
+  connected: boolean;
+  lastSeenAt?: string;
+}
+
+/** Thrown by a driver when the broker can't take a message or a change right now (HTTP 503). */
+export class BrokerUnavailableError extends Error {
+  constructor(message = 'broker unavailable', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BrokerUnavailableError';
+  }
+}
+
+/**
+ * Port: the MQTT broker. Drivers: `embedded` (Aedes in-process) and `aws-iot`
+ * (AWS IoT Core). Feature modules depend on this class only.
+ */
+export abstract class Broker {
+  abstract readonly kind: 'embedded' | 'aws-iot';
+
+  /** Publishes a payload to a concrete topic. Resolves once the broker accepted it. */
+  abstract publish(topic: string, payload: Buffer, options?: PublishOptions): Promise<void>;
+
+  /**
+   * Gives a registered (or re-registered) client its broker rights and returns
+   * its credentials: a connection token for WEBSOCKET, a certificate for OPENSSL.
+   */
+  abstract issueCredentials(client: ClientRecord, connectionType: ConnectionType): Promise<IssuedCredentials>;
+
+  /** Restores a client's rights after an un-ban. */
+  abstract grant(client: ClientRecord): Promise<void>;
+
+  /** Removes a client's rights and closes its live sessions; resolves only once they are closed. */
+  abstract revoke(client: ClientRecord): Promise<void>;
+
+  /** Where clients of this connection type connect. */
+  abstract endpoint(connectionType: ConnectionType): Promise<BrokerEndpoint>;
+
+  /** Called after the channel table changed (e.g. to regenerate IoT policies). */
+  abstract channelsChanged(channels: ChannelDefinition[]): Promise<void>;
+
+  /** Live connection state, where the driver knows it. */
+  abstract connectionState(clientId: string): ConnectionState | undefined;
+
+  /** Throws when the broker can't serve. Used by readiness. */
+  abstract checkHealth(): Promise<void>;
+}

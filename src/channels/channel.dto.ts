@@ -1,0 +1,129 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayNotEmpty,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { CHANNEL_NAME_PATTERN } from '../common/ids';
+import { CHANNEL_TYPES, type ChannelDefinition, type ChannelType } from '../store/channel.repository';
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024;
+export const MAX_MESSAGE_BYTES_LIMIT = 131_072;
+
+export class RateLimitDto {
+  /** Messages allowed per client in each window. */
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  messages: number;
+
+  /** Window length in seconds. */
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  perSeconds: number;
+}
+
+/** A channel definition, as put by admins and as listed in the channels file. */
+export class PutChannelRequestDto {
+  /** Optional; when present it must equal the channel name in the path. */
+  @IsOptional()
+  @Matches(CHANNEL_NAME_PATTERN)
+  name?: string;
+
+  /** How messages are delivered: to everyone (BROADCAST) and/or to one client (PRIVATE). */
+  @ApiProperty({ enum: CHANNEL_TYPES, isArray: true, example: ['BROADCAST', 'PRIVATE'] })
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayUnique()
+  @IsIn(CHANNEL_TYPES, { each: true })
+  types: ChannelType[];
+
+  /** Deliver this channel's messages on another channel's topics (no chains; its types must be a subset of the target's). */
+  @IsOptional()
+  @Matches(CHANNEL_NAME_PATTERN)
+  communicationChannel?: string;
+
+  /** Whether plain clients may send to this channel through the API. Default false. */
+  @IsOptional()
+  @IsBoolean()
+  clientSend?: boolean;
+
+  /** Largest client-sent message, in bytes (UTF-8). Default 1024. */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_MESSAGE_BYTES_LIMIT)
+  maxMessageBytes?: number;
+
+  /** JSON Schema (draft 2020-12 subset supported by ajv) that every message, parsed as JSON, must satisfy. */
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, example: { type: 'object', required: ['pak'] } })
+  @IsOptional()
+  @IsObject()
+  messageSchema?: Record<string, unknown>;
+
+  /** Per-client limit on client sends. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => RateLimitDto)
+  rateLimit?: RateLimitDto;
+}
+
+export class ChannelResponseDto {
+  @ApiProperty({ example: 'CloudGemWebCommunicator' })
+  name: string;
+
+  @ApiProperty({ enum: CHANNEL_TYPES, isArray: true })
+  types: ChannelType[];
+
+  communicationChannel?: string;
+
+  clientSend: boolean;
+
+  maxMessageBytes: number;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true })
+  messageSchema?: Record<string, unknown>;
+
+  rateLimit?: RateLimitDto;
+}
+
+export class ChannelListResponseDto {
+  channels: ChannelResponseDto[];
+}
+
+export class SubscriptionResponseDto {
+  channel: string;
+
+  @ApiProperty({ enum: CHANNEL_TYPES })
+  type: ChannelType;
+
+  /** The MQTT topic to subscribe to (the caller's own private topic for PRIVATE). */
+  topic: string;
+}
+
+export class SubscriptionListResponseDto {
+  subscriptions: SubscriptionResponseDto[];
+}
+
+export function toChannelResponse(channel: ChannelDefinition): ChannelResponseDto {
+  return {
+    name: channel.name,
+    types: channel.types,
+    communicationChannel: channel.communicationChannel,
+    clientSend: channel.clientSend,
+    maxMessageBytes: channel.maxMessageBytes,
+    messageSchema: channel.messageSchema,
+    rateLimit: channel.rateLimit,
+  };
+}

@@ -1,0 +1,139 @@
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { Broker } from '../broker/broker';
+import { isChannelName } from '../common/ids';
+import { ProblemCode, ProblemException, type ProblemFieldError } from '../common/problem/problem';
+import { flattenValidationErrors } from '../common/problem/validation';
+import { Topics } from '../common/topics';
+import { type ChannelDefinition, ChannelRepository } from '../store/channel.repository';
+import { ClientRepository } from '../store/client.repository';
+import { ChannelCatalog } from './catalog/channel-catalog';
+import { DEFAULT_MAX_MESSAGE_BYTES, PutChannelRequestDto, type SubscriptionResponseDto } from './channel.dto';
+import { MessageSchemas } from './message-schemas';
+
+@Injectable()
+export class ChannelsService {
+  private readonly logger = new Logger(ChannelsService.name);
+
+  constructor(
+    private readonly channels: ChannelRepository,
+    private readonly catalog: ChannelCatalog,
+    private readonly schemas: MessageSchemas,
+    private readonly broker: Broker,
+    private readonly clients: ClientRepository,
+    private readonly topics: Topics,
+  ) {}
+
+  async list(): Promise<ChannelDefinition[]> {
+    return this.catalog.refresh();
+  }
+
+  /** Creates or replaces a channel; returns whether it was created. */
+  async put(name: string, request: PutChannelRequestDto): Promise<{ channel: ChannelDefinition; created: boolean }> {
+    const channel = await this.validateDefinition(name, request, await this.catalog.refresh());
+    const created = await this.channels.put(channel);
+    await this.changed();
+    this.logger.log({ audit: 'channel.put', channel: name, created }, 'channel saved');
+    return { channel, created };
+  }
+
+  async delete(name: string): Promise<void> {
+    this.assertName(name);
+    const all = await this.catalog.refresh();
+    const dependants = all.filter((c) => c.communicationChannel === name).map((c) => c.name);
+    if (dependants.length > 0) {
+      throw new ProblemException(HttpStatus.CONFLICT, ProblemCode.CHANNEL_IN_USE, `Channel ${name} carries ${dependants.join(', ')} (communicationChannel); change or delete those first.`);
+    }
+    if (!(await this.channels.delete(name))) {
+      throw ProblemException.notFound(ProblemCode.CHANNEL_NOT_FOUND, `Channel ${name} does not exist.`);
+    }
+    await this.changed();
+    this.logger.log({ audit: 'channel.delete', channel: name }, 'channel deleted');
+  }
+
+  /** The caller's topics: broadcast topics, and its own private topics. */
+  async subscriptions(clientId: string): Promise<SubscriptionResponseDto[]> {
+    const record = await this.clients.get(clientId);
+    if (record?.status === 'BANNED') {
+      throw ProblemException.forbidden(ProblemCode.CLIENT_BANNED, 'This client is banned.');
+    }
+    const channels = await this.catalog.all();
+    return channels
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .flatMap((channel) => {
+        const delivery = this.catalog.deliveryChannel(channel);
+        return channel.types.map((type) => ({
+          channel: channel.name,
+          type,
+          topic: type === 'BROADCAST' ? this.topics.broadcast(delivery) : this.topics.private(delivery, clientId),
+        }));
+      });
+  }
+
+  /**
+   * Checks a definition (shape and the rules that span channels) and returns it
+   * with defaults applied. Used by the admin API and the channels file alike.
+   */
+  async validateDefinition(name: string, raw: unknown, existing: ChannelDefinition[]): Promise<ChannelDefinition> {
+    this.assertName(name);
+    const dto = raw instanceof PutChannelRequestDto ? raw : plainToInstance(PutChannelRequestDto, raw);
+    const shapeErrors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
+    if (shapeErrors.length > 0) {
+      throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, `Channel ${name} is invalid.`, flattenValidationErrors(shapeErrors));
+    }
+    const errors: ProblemFieldError[] = [];
+    if (dto.name !== undefined && dto.name !== name) {
+      errors.push({ field: '/name', message: `must equal the channel name in the path (${name})` });
+    }
+    if (dto.communicationChannel !== undefined) {
+      const target = existing.find((c) => c.name === dto.communicationChannel);
+      if (dto.communicationChannel === name) {
+        errors.push({ field: '/communicationChannel', message: 'must name another channel' });
+      } else if (target === undefined) {
+        errors.push({ field: '/communicationChannel', message: `channel ${dto.communicationChannel} does not exist` });
+      } else if (target.communicationChannel !== undefined) {
+        errors.push({ field: '/communicationChannel', message: `channel ${target.name} itself rides on ${target.communicationChannel}; chains are not allowed` });
+      } else if (!dto.types.every((t) => target.types.includes(t))) {
+        errors.push({ field: '/types', message: `must be a subset of ${target.name}'s types (${target.types.join(', ')}), whose topics carry this channel` });
+      }
+      if (existing.some((c) => c.communicationChannel === name)) {
+        errors.push({ field: '/communicationChannel', message: `other channels ride on ${name}; it can't ride on another channel` });
+      }
+    }
+    const dependants = existing.filter((c) => c.communicationChannel === name);
+    for (const dependant of dependants) {
+      if (!dependant.types.every((t) => dto.types.includes(t))) {
+        errors.push({ field: '/types', message: `channel ${dependant.name} rides on ${name} and needs ${dependant.types.join(', ')}` });
+      }
+    }
+    if (dto.messageSchema !== undefined) {
+      errors.push(...this.schemas.check(dto.messageSchema));
+    }
+    if (errors.length > 0) {
+      throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, `Channel ${name} is invalid.`, errors);
+    }
+    return {
+      name,
+      types: [...dto.types],
+      communicationChannel: dto.communicationChannel,
+      clientSend: dto.clientSend ?? false,
+      maxMessageBytes: dto.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      messageSchema: dto.messageSchema,
+      rateLimit: dto.rateLimit === undefined ? undefined : { messages: dto.rateLimit.messages, perSeconds: dto.rateLimit.perSeconds },
+    };
+  }
+
+  private assertName(name: string): void {
+    if (!isChannelName(name)) {
+      throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, 'Channel names match ^[A-Za-z0-9_-]{1,64}$.', [
+        { field: '/channel', message: 'must match ^[A-Za-z0-9_-]{1,64}$' },
+      ]);
+    }
+  }
+
+  private async changed(): Promise<void> {
+    const all = await this.catalog.refresh();
+    await this.broker.channelsChanged(all);
+  }
+}

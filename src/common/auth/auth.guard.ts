@@ -1,0 +1,37 @@
+import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { AuthGuard as PassportAuthGuard } from '@nestjs/passport';
+import type { FastifyRequest } from 'fastify';
+import { ProblemCode, ProblemException } from '../problem/problem';
+import { PUBLIC_KEY, ROLES_KEY } from './auth.decorators';
+import type { Principal, Role } from './principal';
+
+/** Global guard: a valid bearer JWT on every route not marked @Public, then the @Roles check. */
+@Injectable()
+export class AuthGuard extends PassportAuthGuard('jwt') {
+  constructor(private readonly reflector: Reflector) {
+    super();
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (context.getType() !== 'http' || this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) {
+      return true;
+    }
+    await (super.canActivate(context) as Promise<boolean>);
+    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
+    const principal = context.switchToHttp().getRequest<FastifyRequest & { user: Principal }>().user;
+    if (roles !== undefined && !roles.includes(principal.role)) {
+      throw ProblemException.forbidden(ProblemCode.FORBIDDEN, `This operation needs the ${roles.join(' or ')} role.`);
+    }
+    return true;
+  }
+
+  override handleRequest<T = Principal>(error: unknown, user: T | false, info: unknown): T {
+    if (error || !user) {
+      const reason = info instanceof Error ? info.message : 'missing or invalid bearer token';
+      throw error instanceof UnauthorizedException ? error : new UnauthorizedException(`Authentication failed: ${reason}.`);
+    }
+    return user;
+  }
+}

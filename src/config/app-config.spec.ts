@@ -1,0 +1,53 @@
+import { ConfigError, loadConfig } from './app-config';
+
+describe('loadConfig', () => {
+  it('runs on zero variables: the embedded default', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(3000);
+    expect(config.publicHost).toBe('localhost');
+    expect(config.dataDir).toMatch(/\/data$/);
+    expect(config.broker).toEqual(expect.objectContaining({ driver: 'embedded', topicPrefix: 'webcommunicator/dev' }));
+    expect(config.broker.tls.port).toBe(8883);
+    expect(config.store).toEqual(expect.objectContaining({ driver: 'embedded', createTables: true }));
+    expect(config.auth).toEqual(expect.objectContaining({ generateSecret: true, clientIdClaim: 'sub', rolesClaim: 'roles' }));
+    expect(config.registration.clientOpenssl).toBe(false);
+    expect(config.events).toEqual(expect.objectContaining({ transport: 'mqtt', queue: 'webcommunicator-events' }));
+  });
+
+  it('names every bad variable, one line each', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ PORT: 'abc', BROKER: 'mosquitto', TOPIC_PREFIX: 'a/#', REGISTRATION_CLIENT_OPENSSL: 'maybe', AUTH_JWT_SECRET: 'short' });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const problems = (caught as ConfigError).problems;
+    expect(problems).toHaveLength(5);
+    for (const name of ['PORT', 'BROKER', 'TOPIC_PREFIX', 'REGISTRATION_CLIENT_OPENSSL', 'AUTH_JWT_SECRET']) {
+      expect(problems.some((p) => p.startsWith(name))).toBe(true);
+    }
+  });
+
+  it('requires auth outside the embedded default, and EVENTS_URL for rmq', () => {
+    expect(() => loadConfig({ BROKER: 'aws-iot', STORE: 'dynamodb' })).toThrow(/AUTH_JWT_SECRET or AUTH_JWKS_URI/);
+    expect(() => loadConfig({ EVENTS_TRANSPORT: 'rmq' })).toThrow(/EVENTS_URL is required/);
+    expect(() => loadConfig({ AUTH_JWKS_URI: 'ftp://x' })).toThrow(/AUTH_JWKS_URI/);
+  });
+
+  it('reads the production example', () => {
+    const config = loadConfig({
+      BROKER: 'aws-iot',
+      STORE: 'dynamodb',
+      AWS_REGION: 'eu-west-1',
+      AUTH_JWKS_URI: 'https://cognito-idp.eu-west-1.amazonaws.com/pool/.well-known/jwks.json',
+      EVENTS_TRANSPORT: 'rmq',
+      EVENTS_URL: 'amqp://guest:guest@127.0.0.1:5672',
+      DYNAMODB_CREATE_TABLES: 'false',
+    });
+    expect(config.auth.generateSecret).toBe(false);
+    expect(config.store.createTables).toBe(false);
+    expect(config.store.tablePrefix).toBe('WebCommunicator-');
+    expect(config.aws.region).toBe('eu-west-1');
+  });
+});

@@ -1,0 +1,294 @@
+import { resolve } from 'node:path';
+
+export type BrokerDriver = 'embedded' | 'aws-iot';
+export type StoreDriver = 'embedded' | 'dynamodb';
+export type EventsTransport = 'mqtt' | 'rmq' | 'none';
+
+/**
+ * The validated, typed configuration. Built once from the environment by
+ * `loadConfig` and provided to the rest of the app as the `AppConfig` token.
+ */
+export class AppConfig {
+  port: number;
+  /** Interface the HTTP server binds to. */
+  host: string;
+  /** Host name put in registration results (what clients connect to). */
+  publicHost: string;
+  dataDir: string;
+  logLevel: string;
+  channelsFile: string;
+  shutdownTimeoutMs: number;
+  /** Largest HTTP request body accepted, in bytes. */
+  bodyLimitBytes: number;
+
+  broker: {
+    driver: BrokerDriver;
+    topicPrefix: string;
+    /** Largest broker payload (the JSON envelope), in bytes. */
+    maxPayloadBytes: number;
+    connectionTokenTtlSeconds: number;
+    /** Embedded broker: data queued for one subscriber that doesn't read before it is dropped, in bytes. */
+    maxClientBufferBytes: number;
+    ws: {
+      /** Embedded broker: the MQTT-over-WebSocket URL clients are given when a proxy fronts the service (e.g. `wss://mqtt.example.com/mqtt`). */
+      publicUrl?: string;
+    };
+    tls: {
+      port: number;
+      /** Bind address of the TLS listener. */
+      host: string;
+      caCertFile?: string;
+      caKeyFile?: string;
+    };
+    iot: {
+      dataEndpoint?: string;
+      qos: 0 | 1;
+      policyPrefix: string;
+      /** Attempts per AWS IoT call (the SDK retries throttling and 5xx with backoff) before giving up. */
+      maxAttempts: number;
+      /** PEM file returned to OPENSSL registrations as `caCertificatePem` (e.g. Amazon Root CA 1); omitted when unset. */
+      rootCaFile?: string;
+      /** Region the Cognito identity pool lives in (for WEBSOCKET policy attachment). */
+    };
+  };
+
+  store: {
+    driver: StoreDriver;
+    endpoint?: string;
+    tablePrefix: string;
+    createTables: boolean;
+  };
+
+  aws: {
+    region: string;
+    /**
+     * Endpoint overrides the AWS SDK itself reads from the environment
+     * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>), recorded here only so
+     * drivers know not to pass an `endpoint` that would override them. Empty
+     * when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true (the SDK ignores them then).
+     */
+    endpointUrls?: {
+      default?: string;
+      iot?: string;
+      iotDataPlane?: string;
+    };
+  };
+
+  auth: {
+    jwtSecret?: string;
+    jwksUri?: string;
+    issuer?: string;
+    audience?: string;
+    clientIdClaim: string;
+    rolesClaim: string;
+    /** No auth configured: the embedded default generates a secret under DATA_DIR. */
+    generateSecret: boolean;
+  };
+
+  registration: {
+    clientOpenssl: boolean;
+  };
+
+  events: {
+    transport: EventsTransport;
+    url?: string;
+    queue: string;
+    prefetch: number;
+    dedupeWindowSize: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+class EnvReader {
+  readonly problems: string[] = [];
+
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  string(name: string, fallback: string, pattern?: RegExp, hint?: string): string {
+    const value = this.raw(name) ?? fallback;
+    if (pattern && !pattern.test(value)) {
+      this.problems.push(`${name}=${JSON.stringify(value)} is invalid: ${hint ?? `must match ${pattern}`}`);
+    }
+    return value;
+  }
+
+  optional(name: string): string | undefined {
+    return this.raw(name);
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name) ?? fallback;
+    if (!(allowed as readonly string[]).includes(value)) {
+      this.problems.push(`${name}=${JSON.stringify(value)} is invalid: expected one of ${allowed.join(', ')}`);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) {
+      return fallback;
+    }
+    const parsed = Number(value);
+    if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      this.problems.push(`${name}=${JSON.stringify(value)} is invalid: expected an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)?.toLowerCase();
+    if (value === undefined) {
+      return fallback;
+    }
+    if (['true', '1', 'yes', 'on'].includes(value)) {
+      return true;
+    }
+    if (['false', '0', 'no', 'off'].includes(value)) {
+      return false;
+    }
+    this.problems.push(`${name}=${JSON.stringify(value)} is invalid: expected true or false`);
+    return fallback;
+  }
+
+  url(name: string, protocols: string[]): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) {
+      return undefined;
+    }
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) {
+        throw new Error('protocol');
+      }
+    } catch {
+      this.problems.push(`${name} is invalid: expected a ${protocols.join(' or ')} URL`);
+    }
+    return value;
+  }
+}
+
+const TOPIC_PREFIX = /^[A-Za-z0-9_-]{1,64}(\/[A-Za-z0-9_-]{1,64}){0,3}$/;
+const CLAIM = /^[A-Za-z0-9:._/-]{1,128}$/;
+const HOST = /^[A-Za-z0-9.:[\]-]{1,253}$/;
+
+/** Reads and validates every setting. Throws a ConfigError listing each bad variable. */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const r = new EnvReader(env);
+  const brokerDriver = r.oneOf<BrokerDriver>('BROKER', ['embedded', 'aws-iot'], 'embedded');
+  const storeDriver = r.oneOf<StoreDriver>('STORE', ['embedded', 'dynamodb'], 'embedded');
+  const embedded = brokerDriver === 'embedded' && storeDriver === 'embedded';
+  const dataDir = resolve(r.string('DATA_DIR', './data'));
+
+  const jwtSecret = r.optional('AUTH_JWT_SECRET');
+  const jwksUri = r.url('AUTH_JWKS_URI', ['https:', 'http:']);
+  if (jwtSecret !== undefined && jwtSecret.length < 32) {
+    r.problems.push('AUTH_JWT_SECRET is invalid: use at least 32 characters');
+  }
+  if (jwtSecret !== undefined && jwksUri !== undefined) {
+    r.problems.push('AUTH_JWT_SECRET and AUTH_JWKS_URI are both set: choose one');
+  }
+  if (jwtSecret === undefined && jwksUri === undefined && !embedded) {
+    r.problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URI is required unless BROKER and STORE are both embedded');
+  }
+
+  const eventsTransport = r.oneOf<EventsTransport>('EVENTS_TRANSPORT', ['mqtt', 'rmq', 'none'], brokerDriver === 'embedded' ? 'mqtt' : 'none');
+  const eventsUrl = r.url('EVENTS_URL', ['amqp:', 'amqps:', 'mqtt:', 'mqtts:', 'ws:', 'wss:']);
+  if (eventsTransport === 'rmq' && eventsUrl === undefined) {
+    r.problems.push('EVENTS_URL is required when EVENTS_TRANSPORT=rmq');
+  }
+  if (eventsTransport === 'mqtt' && brokerDriver !== 'embedded' && eventsUrl === undefined) {
+    r.problems.push('EVENTS_URL is required when EVENTS_TRANSPORT=mqtt and BROKER is not embedded');
+  }
+
+  const dynamoEndpoint = r.url('DYNAMODB_ENDPOINT', ['http:', 'https:']);
+
+  const config: AppConfig = {
+    port: r.int('PORT', 3000, 0, 65535),
+    host: r.string('HOST', '0.0.0.0', HOST, 'expected a host name or IP address'),
+    publicHost: r.string('PUBLIC_HOST', 'localhost', HOST, 'expected a host name or IP address'),
+    dataDir,
+    logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    channelsFile: resolve(r.string('CHANNELS_FILE', 'config/channels.json')),
+    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 300_000),
+    bodyLimitBytes: r.int('HTTP_BODY_LIMIT_BYTES', 262_144, 1024, 10_485_760),
+    broker: {
+      driver: brokerDriver,
+      topicPrefix: r.string('TOPIC_PREFIX', 'webcommunicator/dev', TOPIC_PREFIX, 'expected 1 to 4 levels of [A-Za-z0-9_-] separated by /'),
+      maxPayloadBytes: r.int('MAX_PAYLOAD_BYTES', 131_072, 256, 131_072),
+      connectionTokenTtlSeconds: r.int('CONNECTION_TOKEN_TTL_SECONDS', 3600, 30, 86_400),
+      maxClientBufferBytes: r.int('MQTT_MAX_CLIENT_BUFFER_BYTES', 1_048_576, 262_144, 67_108_864),
+      ws: {
+        publicUrl: r.url('MQTT_WS_PUBLIC_URL', ['ws:', 'wss:']),
+      },
+      tls: {
+        port: r.int('MQTT_TLS_PORT', 8883, 0, 65535),
+        host: r.string('MQTT_TLS_HOST', '0.0.0.0', HOST, 'expected a host name or IP address'),
+        caCertFile: r.optional('MQTT_CA_CERT_FILE'),
+        caKeyFile: r.optional('MQTT_CA_KEY_FILE'),
+      },
+      iot: {
+        dataEndpoint: r.optional('IOT_DATA_ENDPOINT'),
+        qos: r.int('IOT_PUBLISH_QOS', 1, 0, 1) as 0 | 1,
+        policyPrefix: r.string('IOT_POLICY_PREFIX', 'WebCommunicator', /^[A-Za-z0-9_-]{1,64}$/, 'expected [A-Za-z0-9_-]{1,64}'),
+        maxAttempts: r.int('IOT_MAX_ATTEMPTS', 4, 1, 10),
+        rootCaFile: r.optional('IOT_ROOT_CA_FILE'),
+      },
+    },
+    store: {
+      driver: storeDriver,
+      endpoint: dynamoEndpoint,
+      tablePrefix: r.string('DYNAMODB_TABLE_PREFIX', storeDriver === 'embedded' ? '' : 'WebCommunicator-', /^[A-Za-z0-9_.-]{0,100}$/, 'expected [A-Za-z0-9_.-]{0,100}'),
+      createTables: r.bool('DYNAMODB_CREATE_TABLES', storeDriver === 'embedded'),
+    },
+    aws: {
+      region: r.string('AWS_REGION', env.AWS_DEFAULT_REGION?.trim() || 'us-east-1', /^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region such as eu-west-1'),
+      endpointUrls: r.bool('AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', false)
+        ? {}
+        : {
+            default: r.url('AWS_ENDPOINT_URL', ['http:', 'https:']),
+            iot: r.url('AWS_ENDPOINT_URL_IOT', ['http:', 'https:']),
+            iotDataPlane: r.url('AWS_ENDPOINT_URL_IOT_DATA_PLANE', ['http:', 'https:']),
+          },
+    },
+    auth: {
+      jwtSecret,
+      jwksUri,
+      issuer: r.optional('AUTH_ISSUER'),
+      audience: r.optional('AUTH_AUDIENCE'),
+      clientIdClaim: r.string('AUTH_CLIENT_ID_CLAIM', 'sub', CLAIM, 'expected a claim name'),
+      rolesClaim: r.string('AUTH_ROLES_CLAIM', 'roles', CLAIM, 'expected a claim name'),
+      generateSecret: jwtSecret === undefined && jwksUri === undefined,
+    },
+    registration: {
+      clientOpenssl: r.bool('REGISTRATION_CLIENT_OPENSSL', false),
+    },
+    events: {
+      transport: eventsTransport,
+      url: eventsUrl,
+      queue: r.string('EVENTS_QUEUE', 'webcommunicator-events', /^[A-Za-z0-9_.:-]{1,200}$/, 'expected [A-Za-z0-9_.:-]{1,200}'),
+      prefetch: r.int('EVENTS_PREFETCH', 50, 1, 1000),
+      dedupeWindowSize: r.int('EVENTS_DEDUPE_WINDOW', 10_000, 0, 1_000_000),
+    },
+  };
+
+  if (r.problems.length > 0) {
+    throw new ConfigError(r.problems);
+  }
+  return config;
+}

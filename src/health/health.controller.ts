@@ -1,0 +1,54 @@
+import { Controller, Get, HttpStatus } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
+import { Public } from '../common/auth/auth.decorators';
+import { ProblemCode, ProblemException } from '../common/problem/problem';
+import { Readiness } from './readiness';
+
+const CHECK_TIMEOUT_MS = 3_000;
+
+function withTimeout(promise: Promise<void>): Promise<void> {
+  return Promise.race([
+    promise,
+    new Promise<void>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS).unref()),
+  ]);
+}
+
+@ApiExcludeController()
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly readiness: Readiness,
+  ) {}
+
+  /** The process is up (container health check). */
+  @Get('live')
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  /** Ready to serve: the store, the broker and the events transport answer. 503 problem+json otherwise. */
+  @Get('ready')
+  @HealthCheck()
+  async ready(): Promise<HealthCheckResult> {
+    const checks = this.readiness.entries().map(([name, check]) => async () => {
+      const session = this.indicators.check(name);
+      try {
+        await withTimeout(check());
+        return session.up();
+      } catch (error) {
+        return session.down({ message: error instanceof Error ? error.message : String(error) });
+      }
+    });
+    try {
+      return await this.health.check(checks);
+    } catch (error) {
+      const details = (error as { response?: { error?: Record<string, { message?: string }> } }).response?.error ?? {};
+      const errors = Object.entries(details).map(([field, value]) => ({ field, message: value.message ?? 'down' }));
+      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, errors.some((e) => e.field === 'store') ? ProblemCode.STORE_UNAVAILABLE : ProblemCode.BROKER_UNAVAILABLE, `Not ready: ${errors.map((e) => e.field).join(', ')} unavailable.`, { errors, retryAfterSeconds: 5 });
+    }
+  }
+}

@@ -1,0 +1,32 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { createApp } from './app.factory';
+import { ConfigError, loadConfig } from './config/app-config';
+
+async function bootstrap(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      // One line per bad variable, then stop: no half-configured service.
+      for (const problem of error.problems) {
+        process.stderr.write(`config error: ${problem}\n`);
+      }
+      process.exit(78);
+    }
+    throw error;
+  }
+  const app = await createApp(config);
+  await app.listen({ port: config.port, host: config.host });
+  const logger = new Logger('Bootstrap');
+  logger.log({ url: await app.getUrl(), broker: config.broker.driver, store: config.store.driver, dataDir: config.dataDir }, 'Web Communicator ready');
+  if (config.auth.generateSecret) {
+    logger.log('No auth configured: using a secret generated under DATA_DIR. Mint a token with: npm run token -- --sub alice [--role admin|service]');
+  }
+}
+
+bootstrap().catch((error: unknown) => {
+  process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

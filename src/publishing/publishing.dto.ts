@@ -1,0 +1,39 @@
+import { IsString, Matches } from 'class-validator';
+import { CHANNEL_NAME_PATTERN, CLIENT_ID_PATTERN } from '../common/ids';
+
+export class SendClientMessageRequestDto {
+  /** The message text (often JSON). At most the channel's maxMessageBytes (UTF-8). */
+  @IsString()
+  message: string;
+}
+
+export class BroadcastRequestDto {
+  @Matches(CHANNEL_NAME_PATTERN)
+  channel: string;
+
+  /** The message text (often JSON). */
+  @IsString()
+  message: string;
+}
+
+export class SendDirectRequestDto {
+  @Matches(CHANNEL_NAME_PATTERN)
+  channel: string;
+
+  /** The registered client to deliver to (its private topic on the channel). */
+  @Matches(CLIENT_ID_PATTERN)
+  clientId: string;
+
+  @IsString()
+  message: string;
+}
+
+export class PublishResultResponseDto {
+  /** The envelope's `Id`. */
+  messageId: string;
+
+  channel: string;
+
+  /** The topic the message was published on. */
+  topic: string;
+}

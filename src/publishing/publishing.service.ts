@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { Broker } from '../broker/broker';
+import { ChannelCatalog } from '../channels/catalog/channel-catalog';
+import { MessageSchemas } from '../channels/message-schemas';
+import { isChannelName, isClientId } from '../common/ids';
+import { ProblemCode, ProblemException } from '../common/problem/problem';
+import { Topics } from '../common/topics';
+import { AppConfig } from '../config/app-config';
+import { type MessageSource, MetricsService } from '../metrics/metrics.service';
+import type { ChannelDefinition } from '../store/channel.repository';
+import { ClientRepository } from '../store/client.repository';
+import { RateLimiter } from './rate-limiter';
+
+export interface PublishRequest {
+  source: MessageSource;
+  /** The sender's client id (set in the envelope's `From` for client sends). */
+  senderId: string;
+  channel: string;
+  message: string;
+  /** Direct message target; absent for broadcasts. */
+  targetClientId?: string;
+  /** Caller-chosen message id (queue events); a new UUID otherwise. */
+  id?: string;
+}
+
+export interface PublishResult {
+  messageId: string;
+  channel: string;
+  topic: string;
+}
+
+/** The envelope clients receive; compatible with the original's `{Channel, Message}`. */
+export interface Envelope {
+  Channel: string;
+  Message: string;
+  Id: string;
+  Time: string;
+  From?: string;
+}
+
+/**
+ * The one publishing pipeline, shared by HTTP broadcasts, direct messages,
+ * client sends and queue events: resolve → authorize → size → schema → rate
+ * limit → envelope → broker publish. Every refusal is a ProblemException with a
+ * stable code; nothing accepted is dropped silently.
+ */
+@Injectable()
+export class PublishingService {
+  private readonly logger = new Logger(PublishingService.name);
+  private readonly limiter = new RateLimiter();
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly catalog: ChannelCatalog,
+    private readonly schemas: MessageSchemas,
+    private readonly clients: ClientRepository,
+    private readonly broker: Broker,
+    private readonly topics: Topics,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async publish(request: PublishRequest): Promise<PublishResult> {
+    try {
+      return await this.run(request);
+    } catch (error) {
+      const reason = error instanceof ProblemException ? error.code : error instanceof Error ? error.name : 'UNKNOWN';
+      this.metrics.messagesRejected.inc({ reason, source: request.source });
+      throw error;
+    }
+  }
+
+  private async run(request: PublishRequest): Promise<PublishResult> {
+    const channel = await this.resolve(request.channel);
+    const direct = request.targetClientId !== undefined;
+    this.checkType(channel, direct ? 'PRIVATE' : 'BROADCAST');
+    if (request.source === 'client') {
+      await this.authorizeClient(request.senderId, channel);
+    }
+    if (direct) {
+      await this.checkRecipient(request.targetClientId!);
+    }
+    const messageBytes = Buffer.byteLength(request.message, 'utf8');
+    if (request.source === 'client' && messageBytes > channel.maxMessageBytes) {
+      throw new ProblemException(HttpStatus.PAYLOAD_TOO_LARGE, ProblemCode.MESSAGE_TOO_LARGE, `The message is ${messageBytes} bytes; channel ${channel.name} takes at most ${channel.maxMessageBytes}.`);
+    }
+    this.checkSchema(channel, request.message);
+    if (request.source === 'client' && channel.rateLimit !== undefined) {
+      const wait = this.limiter.take(`${channel.name}\u0000${request.senderId}`, channel.rateLimit);
+      if (wait > 0) {
+        throw new ProblemException(HttpStatus.TOO_MANY_REQUESTS, ProblemCode.RATE_LIMITED, `Channel ${channel.name} allows ${channel.rateLimit.messages} messages per ${channel.rateLimit.perSeconds} s per client.`, { retryAfterSeconds: wait });
+      }
+    }
+    const envelope: Envelope = {
+      Channel: channel.name,
+      Message: request.message,
+      Id: request.id ?? randomUUID(),
+      Time: new Date().toISOString(),
+      From: request.source === 'client' ? request.senderId : undefined,
+    };
+    const payload = Buffer.from(JSON.stringify(envelope), 'utf8');
+    if (payload.length > this.config.broker.maxPayloadBytes) {
+      throw new ProblemException(HttpStatus.PAYLOAD_TOO_LARGE, ProblemCode.PAYLOAD_TOO_LARGE, `The envelope would be ${payload.length} bytes; the broker takes at most ${this.config.broker.maxPayloadBytes} (MAX_PAYLOAD_BYTES).`);
+    }
+    const delivery = this.catalog.deliveryChannel(channel);
+    const topic = direct ? this.topics.private(delivery, request.targetClientId!) : this.topics.broadcast(delivery);
+    await this.broker.publish(topic, payload);
+    this.metrics.messagesPublished.inc({ channel: channel.name, source: request.source });
+    this.logger.debug({ messageId: envelope.Id, channel: channel.name, topic, source: request.source, bytes: payload.length }, 'message published');
+    return { messageId: envelope.Id, channel: channel.name, topic };
+  }
+
+  private async resolve(name: string): Promise<ChannelDefinition> {
+    const channel = isChannelName(name) ? await this.catalog.get(name) : undefined;
+    if (channel === undefined) {
+      throw ProblemException.notFound(ProblemCode.CHANNEL_NOT_FOUND, `Channel ${String(name).slice(0, 64)} does not exist.`);
+    }
+    return channel;
+  }
+
+  private checkType(channel: ChannelDefinition, type: 'BROADCAST' | 'PRIVATE'): void {
+    if (!channel.types.includes(type)) {
+      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, type === 'PRIVATE' ? ProblemCode.CHANNEL_NOT_PRIVATE : ProblemCode.CHANNEL_NOT_BROADCAST, `Channel ${channel.name} has no ${type} delivery.`);
+    }
+  }
+
+  private async authorizeClient(senderId: string, channel: ChannelDefinition): Promise<void> {
+    const sender = await this.clients.get(senderId);
+    if (sender?.status === 'BANNED') {
+      throw ProblemException.forbidden(ProblemCode.CLIENT_BANNED, 'This client is banned.');
+    }
+    if (!channel.clientSend) {
+      throw ProblemException.forbidden(ProblemCode.CLIENT_SEND_DISABLED, `Channel ${channel.name} does not accept messages from clients.`);
+    }
+  }
+
+  private async checkRecipient(clientId: string): Promise<void> {
+    const recipient = isClientId(clientId) ? await this.clients.get(clientId) : undefined;
+    if (recipient === undefined) {
+      throw ProblemException.notFound(ProblemCode.USER_NOT_FOUND, `Client ${clientId.slice(0, 128)} is not registered.`);
+    }
+    if (recipient.status === 'BANNED') {
+      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, ProblemCode.RECIPIENT_BANNED, `Client ${clientId} is banned and can't receive messages.`);
+    }
+  }
+
+  private checkSchema(channel: ChannelDefinition, message: string): void {
+    if (channel.messageSchema === undefined) {
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(message);
+    } catch {
+      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, ProblemCode.MESSAGE_SCHEMA_MISMATCH, `Channel ${channel.name} takes JSON messages; this one is not valid JSON.`);
+    }
+    const errors = this.schemas.validate(channel, parsed);
+    if (errors.length > 0) {
+      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, ProblemCode.MESSAGE_SCHEMA_MISMATCH, `The message does not match channel ${channel.name}'s schema.`, { errors });
+    }
+  }
+}

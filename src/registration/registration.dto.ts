@@ -1,0 +1,53 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsIn, IsOptional, Matches } from 'class-validator';
+import { CLIENT_ID_PATTERN } from '../common/ids';
+import { CONNECTION_TYPES, type ConnectionType } from '../store/client.repository';
+
+export class RegisterClientRequestDto {
+  /** WEBSOCKET: MQTT over WebSocket with a connection token. OPENSSL: MQTT over TLS with a client certificate. */
+  @ApiProperty({ enum: CONNECTION_TYPES, example: 'WEBSOCKET' })
+  @IsIn(CONNECTION_TYPES)
+  connectionType: ConnectionType;
+}
+
+export class RegisterPortalClientRequestDto extends RegisterClientRequestDto {
+  /** Client id to register (default: the admin's own id for WEBSOCKET, a generated id for OPENSSL). */
+  @IsOptional()
+  @Matches(CLIENT_ID_PATTERN)
+  clientId?: string;
+}
+
+export class RegistrationResponseDto {
+  /** The MQTT client id to connect with. */
+  clientId: string;
+
+  @ApiProperty({ enum: CONNECTION_TYPES })
+  connectionType: ConnectionType;
+
+  @ApiProperty({ enum: ['REGISTERED'] })
+  status: 'REGISTERED';
+
+  /** Broker host. */
+  endpoint: string;
+
+  port: number;
+
+  /** What an MQTT client connects to (`ws(s)://host:port/mqtt` or `mqtts://host:8883`). */
+  url: string;
+
+  /** WEBSOCKET: the MQTT password (username is ignored). Short-lived: register again before it expires. */
+  connectionToken?: string;
+
+  connectionTokenExpiresAt?: string;
+
+  /** OPENSSL: the client certificate (CN = clientId). */
+  certificatePem?: string;
+
+  /** OPENSSL: the certificate's private key. Returned once, never stored: keep it safe. */
+  privateKeyPem?: string;
+
+  /** OPENSSL: the CA that signed the broker's server certificate and the client certificate. */
+  caCertificatePem?: string;
+
+  certificateId?: string;
+}

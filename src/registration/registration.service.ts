@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { Broker } from '../broker/broker';
+import type { Principal } from '../common/auth/principal';
+import { ProblemCode, ProblemException } from '../common/problem/problem';
+import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
+import { ClientRepository, type ConnectionType } from '../store/client.repository';
+import type { RegistrationResponseDto } from './registration.dto';
+
+@Injectable()
+export class RegistrationService {
+  private readonly logger = new Logger(RegistrationService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly clients: ClientRepository,
+    private readonly broker: Broker,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  /** A plain client registers itself (receive-only rights). */
+  async registerClient(caller: Principal, connectionType: ConnectionType): Promise<RegistrationResponseDto> {
+    if (connectionType === 'OPENSSL' && !this.config.registration.clientOpenssl) {
+      throw ProblemException.forbidden(ProblemCode.OPENSSL_NOT_ENABLED, 'OPENSSL registration is not enabled for clients (REGISTRATION_CLIENT_OPENSSL).');
+    }
+    return this.register(caller.clientId, connectionType, false);
+  }
+
+  /**
+   * An admin registers a portal client (WEBSOCKET: the portal page or an editor,
+   * with live-view rights) or a device (OPENSSL: plain receive-only rights).
+   */
+  async registerPortalClient(caller: Principal, connectionType: ConnectionType, clientId?: string): Promise<RegistrationResponseDto> {
+    const id = clientId ?? (connectionType === 'WEBSOCKET' ? caller.clientId : `device-${randomUUID()}`);
+    return this.register(id, connectionType, connectionType === 'WEBSOCKET');
+  }
+
+  private async register(clientId: string, connectionType: ConnectionType, portalClient: boolean): Promise<RegistrationResponseDto> {
+    // Atomic with the ban check: a banned client gets ClientBannedError (403 CLIENT_BANNED).
+    const record = await this.clients.register({ clientId, connectionType, portalClient, now: new Date().toISOString() });
+    const credentials = await this.broker.issueCredentials(record, connectionType);
+    if (credentials.certificateId !== undefined) {
+      await this.clients.addCertificate(clientId, credentials.certificateId, credentials.certificateArn, new Date().toISOString());
+    }
+    const endpoint = await this.broker.endpoint(connectionType);
+    this.metrics.registrations.inc({ connection_type: connectionType, portal: String(portalClient) });
+    this.logger.log({ clientId, connectionType, portalClient, certificateId: credentials.certificateId }, 'client registered');
+    return {
+      clientId,
+      connectionType,
+      status: 'REGISTERED',
+      endpoint: endpoint.endpoint,
+      port: endpoint.port,
+      url: endpoint.url,
+      connectionToken: credentials.connectionToken,
+      connectionTokenExpiresAt: credentials.connectionTokenExpiresAt,
+      certificatePem: credentials.certificatePem,
+      privateKeyPem: credentials.privateKeyPem,
+      caCertificatePem: credentials.caCertificatePem,
+      certificateId: credentials.certificateId,
+    };
+  }
+}

@@ -1,0 +1,84 @@
+export type ConnectionType = 'WEBSOCKET' | 'OPENSSL';
+export const CONNECTION_TYPES: readonly ConnectionType[] = ['WEBSOCKET', 'OPENSSL'];
+export type ClientStatus = 'REGISTERED' | 'BANNED';
+export const CLIENT_STATUSES: readonly ClientStatus[] = ['REGISTERED', 'BANNED'];
+
+/** A row of the ClientRegistry table. Times are ISO-8601 strings. */
+export interface ClientRecord {
+  clientId: string;
+  status: ClientStatus;
+  connectionType: ConnectionType;
+  portalClient: boolean;
+  registeredAt: string;
+  updatedAt: string;
+  bannedAt?: string;
+  banReason?: string;
+  certificateIds?: string[];
+  certificateArns?: string[];
+  lastSeenAt?: string;
+}
+
+export interface ClientPage {
+  items: ClientRecord[];
+  nextCursor?: string;
+}
+
+export interface ListClientsQuery {
+  status?: ClientStatus;
+  limit: number;
+  cursor?: string;
+}
+
+export interface RegisterInput {
+  clientId: string;
+  connectionType: ConnectionType;
+  portalClient: boolean;
+  now: string;
+}
+
+export interface StatusChange {
+  status: ClientStatus;
+  reason?: string;
+  now: string;
+}
+
+/** Thrown by `register` when the client is banned (checked atomically with the write). */
+export class ClientBannedError extends Error {
+  constructor(readonly clientId: string) {
+    super(`client ${clientId} is banned`);
+    this.name = 'ClientBannedError';
+  }
+}
+
+/** Thrown when a cursor can't be decoded. */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
+}
+
+/** Port: the client registry. */
+export abstract class ClientRepository {
+  abstract get(clientId: string): Promise<ClientRecord | undefined>;
+
+  /**
+   * Creates the client, or refreshes an existing one, as REGISTERED. Fails with
+   * ClientBannedError, atomically, if the client is banned: a ban racing a
+   * re-registration can never be lost.
+   */
+  abstract register(input: RegisterInput): Promise<ClientRecord>;
+
+  /** Sets the status; returns undefined when the client does not exist. Idempotent. */
+  abstract setStatus(clientId: string, change: StatusChange): Promise<ClientRecord | undefined>;
+
+  /** Appends issued certificate ids/ARNs to the client's record. */
+  abstract addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void>;
+
+  abstract touchLastSeen(clientId: string, now: string): Promise<void>;
+
+  abstract list(query: ListClientsQuery): Promise<ClientPage>;
+
+  /** Cheap round trip used by readiness. */
+  abstract ping(): Promise<void>;
+}

@@ -1,0 +1,86 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type ChannelDefinition, ChannelRepository } from '../channel.repository';
+import type { DynamoConnection } from './dynamo-connection';
+
+/** Item as stored: `Channel`, `Types` and `CommunicationChannel` follow the original's ChannelData table. */
+interface ChannelItem {
+  Channel: string;
+  Types: ChannelDefinition['types'];
+  CommunicationChannel?: string;
+  ClientSend: boolean;
+  MaxMessageBytes: number;
+  /** JSON text: a schema's keys are arbitrary and DynamoDB maps reject some of them (empty names). */
+  MessageSchema?: string;
+  RateLimit?: { messages: number; perSeconds: number };
+}
+
+function toItem(channel: ChannelDefinition): ChannelItem {
+  return {
+    Channel: channel.name,
+    Types: channel.types,
+    CommunicationChannel: channel.communicationChannel,
+    ClientSend: channel.clientSend,
+    MaxMessageBytes: channel.maxMessageBytes,
+    MessageSchema: channel.messageSchema === undefined ? undefined : JSON.stringify(channel.messageSchema),
+    RateLimit: channel.rateLimit,
+  };
+}
+
+function toDefinition(item: ChannelItem): ChannelDefinition {
+  return {
+    name: item.Channel,
+    types: item.Types,
+    communicationChannel: item.CommunicationChannel,
+    clientSend: item.ClientSend === true,
+    maxMessageBytes: item.MaxMessageBytes,
+    messageSchema: item.MessageSchema === undefined ? undefined : (JSON.parse(item.MessageSchema) as Record<string, unknown>),
+    rateLimit: item.RateLimit,
+  };
+}
+
+export class DynamoChannelRepository extends ChannelRepository {
+  private readonly table: string;
+
+  constructor(private readonly connection: DynamoConnection) {
+    super();
+    this.table = connection.table('ChannelData');
+  }
+
+  async list(): Promise<ChannelDefinition[]> {
+    const channels: ChannelDefinition[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.connection.doc.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: startKey, ConsistentRead: true }));
+      channels.push(...((page.Items ?? []) as ChannelItem[]).map(toDefinition));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return channels.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async get(name: string): Promise<ChannelDefinition | undefined> {
+    const { Item } = await this.connection.doc.send(new GetCommand({ TableName: this.table, Key: { Channel: name }, ConsistentRead: true }));
+    return Item ? toDefinition(Item as ChannelItem) : undefined;
+  }
+
+  async put(channel: ChannelDefinition): Promise<boolean> {
+    const { Attributes } = await this.connection.doc.send(
+      new PutCommand({ TableName: this.table, Item: toItem(channel), ReturnValues: 'ALL_OLD' }),
+    );
+    return Attributes === undefined;
+  }
+
+  async delete(name: string): Promise<boolean> {
+    try {
+      await this.connection.doc.send(
+        new DeleteCommand({ TableName: this.table, Key: { Channel: name }, ConditionExpression: 'attribute_exists(Channel)' }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        return false;
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,188 @@
+import { ConditionalCheckFailedException, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  ClientBannedError,
+  type ClientPage,
+  type ClientRecord,
+  ClientRepository,
+  type ListClientsQuery,
+  type RegisterInput,
+  type StatusChange,
+} from '../client.repository';
+import { decodeCursor, encodeCursor } from './cursor';
+import type { DynamoConnection } from './dynamo-connection';
+import { STATUS_INDEX } from './tables';
+
+/** Item as stored: attribute names follow the original's ClientRegistry table. */
+interface ClientItem {
+  ClientID: string;
+  RegistrationStatus: ClientRecord['status'];
+  ConnectionType: ClientRecord['connectionType'];
+  CGPClient: boolean;
+  RegistrationDate: string;
+  UpdatedAt: string;
+  BannedAt?: string;
+  BanReason?: string;
+  CertificateIds?: string[];
+  CertificateARNs?: string[];
+  LastSeenAt?: string;
+}
+
+function toRecord(item: ClientItem): ClientRecord {
+  return {
+    clientId: item.ClientID,
+    status: item.RegistrationStatus,
+    connectionType: item.ConnectionType,
+    portalClient: item.CGPClient === true,
+    registeredAt: item.RegistrationDate,
+    updatedAt: item.UpdatedAt,
+    bannedAt: item.BannedAt,
+    banReason: item.BanReason,
+    certificateIds: item.CertificateIds,
+    certificateArns: item.CertificateARNs,
+    lastSeenAt: item.LastSeenAt,
+  };
+}
+
+export class DynamoClientRepository extends ClientRepository {
+  private readonly table: string;
+
+  constructor(private readonly connection: DynamoConnection) {
+    super();
+    this.table = connection.table('ClientRegistry');
+  }
+
+  async get(clientId: string): Promise<ClientRecord | undefined> {
+    const { Item } = await this.connection.doc.send(
+      new GetCommand({ TableName: this.table, Key: { ClientID: clientId }, ConsistentRead: true }),
+    );
+    return Item ? toRecord(Item as ClientItem) : undefined;
+  }
+
+  async register(input: RegisterInput): Promise<ClientRecord> {
+    try {
+      const { Attributes } = await this.connection.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { ClientID: input.clientId },
+          ConditionExpression: 'attribute_not_exists(ClientID) OR RegistrationStatus <> :banned',
+          UpdateExpression:
+            'SET RegistrationStatus = :registered, ConnectionType = :type, CGPClient = :portal, ' +
+            'RegistrationDate = if_not_exists(RegistrationDate, :now), UpdatedAt = :now',
+          ExpressionAttributeValues: {
+            ':banned': 'BANNED',
+            ':registered': 'REGISTERED',
+            ':type': input.connectionType,
+            ':portal': input.portalClient,
+            ':now': input.now,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toRecord(Attributes as ClientItem);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ClientBannedError(input.clientId);
+      }
+      throw error;
+    }
+  }
+
+  async setStatus(clientId: string, change: StatusChange): Promise<ClientRecord | undefined> {
+    const banned = change.status === 'BANNED';
+    const values: Record<string, unknown> = { ':status': change.status, ':now': change.now };
+    let update = 'SET RegistrationStatus = :status, UpdatedAt = :now';
+    if (banned) {
+      // Banning twice keeps the first ban time: the call is idempotent.
+      update += ', BannedAt = if_not_exists(BannedAt, :now)';
+      if (change.reason !== undefined) {
+        update += ', BanReason = :reason';
+        values[':reason'] = change.reason;
+      }
+    } else {
+      update += ' REMOVE BannedAt, BanReason';
+    }
+    try {
+      const { Attributes } = await this.connection.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { ClientID: clientId },
+          ConditionExpression: 'attribute_exists(ClientID)',
+          UpdateExpression: update,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toRecord(Attributes as ClientItem);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void> {
+    const values: Record<string, unknown> = { ':id': [certificateId], ':empty': [], ':now': now };
+    let update = 'SET CertificateIds = list_append(if_not_exists(CertificateIds, :empty), :id), UpdatedAt = :now';
+    if (certificateArn !== undefined) {
+      update += ', CertificateARNs = list_append(if_not_exists(CertificateARNs, :empty), :arn)';
+      values[':arn'] = [certificateArn];
+    }
+    await this.connection.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { ClientID: clientId },
+        ConditionExpression: 'attribute_exists(ClientID)',
+        UpdateExpression: update,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  async touchLastSeen(clientId: string, now: string): Promise<void> {
+    try {
+      await this.connection.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { ClientID: clientId },
+          ConditionExpression: 'attribute_exists(ClientID)',
+          UpdateExpression: 'SET LastSeenAt = :now',
+          ExpressionAttributeValues: { ':now': now },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) {
+        throw error;
+      }
+    }
+  }
+
+  async list(query: ListClientsQuery): Promise<ClientPage> {
+    const startKey = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const items: ClientItem[] = [];
+    let lastKey = startKey;
+    // A page may come back short (DynamoDB stops at 1 MB); keep reading until it is full or the table ends.
+    do {
+      const page = await this.connection.doc.send(
+        query.status === undefined
+          ? new ScanCommand({ TableName: this.table, Limit: query.limit - items.length, ExclusiveStartKey: lastKey })
+          : new QueryCommand({
+              TableName: this.table,
+              IndexName: STATUS_INDEX,
+              KeyConditionExpression: 'RegistrationStatus = :status',
+              ExpressionAttributeValues: { ':status': query.status },
+              Limit: query.limit - items.length,
+              ExclusiveStartKey: lastKey,
+            }),
+      );
+      items.push(...((page.Items ?? []) as ClientItem[]));
+      lastKey = page.LastEvaluatedKey;
+    } while (lastKey !== undefined && items.length < query.limit);
+    return { items: items.map(toRecord), nextCursor: lastKey === undefined ? undefined : encodeCursor(lastKey) };
+  }
+
+  async ping(): Promise<void> {
+    await this.connection.client.send(new DescribeTableCommand({ TableName: this.table }));
+  }
+}

@@ -1,0 +1,90 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import type { ConnectionState } from '../broker/broker';
+import { CLIENT_STATUSES, type ClientRecord, type ClientStatus, CONNECTION_TYPES, type ConnectionType } from '../store/client.repository';
+
+export class ListUsersQueryDto {
+  /** Only users with this status. */
+  @ApiProperty({ enum: CLIENT_STATUSES, required: false })
+  @IsOptional()
+  @IsIn(CLIENT_STATUSES)
+  status?: ClientStatus;
+
+  /** Page size, 1 to 100 (default 25). */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
+
+  /** `nextCursor` of the previous page. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  cursor?: string;
+}
+
+export class SetUserStatusRequestDto {
+  @ApiProperty({ enum: CLIENT_STATUSES })
+  @IsIn(CLIENT_STATUSES)
+  status: ClientStatus;
+
+  /** Why (kept with a ban, and in the audit log). */
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  reason?: string;
+}
+
+export class UserResponseDto {
+  clientId: string;
+
+  @ApiProperty({ enum: CLIENT_STATUSES })
+  status: ClientStatus;
+
+  @ApiProperty({ enum: CONNECTION_TYPES })
+  connectionType: ConnectionType;
+
+  /** Registered through the admin API (portal, editor, device). */
+  portalClient: boolean;
+
+  registeredAt: string;
+
+  updatedAt: string;
+
+  bannedAt?: string;
+
+  banReason?: string;
+
+  certificateIds?: string[];
+
+  /** Connected to the broker now (embedded broker only). */
+  connected?: boolean;
+
+  lastSeenAt?: string;
+}
+
+export class UserListResponseDto {
+  users: UserResponseDto[];
+
+  /** Pass as `cursor` to get the next page; absent on the last page. */
+  nextCursor?: string;
+}
+
+export function toUserResponse(record: ClientRecord, connection?: ConnectionState): UserResponseDto {
+  return {
+    clientId: record.clientId,
+    status: record.status,
+    connectionType: record.connectionType,
+    portalClient: record.portalClient,
+    registeredAt: record.registeredAt,
+    updatedAt: record.updatedAt,
+    bannedAt: record.bannedAt,
+    banReason: record.banReason,
+    certificateIds: record.certificateIds,
+    connected: connection?.connected,
+    lastSeenAt: connection?.lastSeenAt ?? record.lastSeenAt,
+  };
+}

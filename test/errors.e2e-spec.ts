@@ -1,0 +1,99 @@
+import request from 'supertest';
+import { expectProblem, TestApp } from './support/test-app';
+
+describe('request errors are problem+json with a stable code', () => {
+  let t: TestApp;
+  let admin: { Authorization: string };
+
+  beforeAll(async () => {
+    t = await TestApp.start();
+    admin = t.auth('root', 'admin');
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('malformed JSON → 400 MALFORMED_JSON', async () => {
+    const res = await request(t.url).post('/v1/messages/broadcast').set(admin).set('Content-Type', 'application/json').send('{"channel": "news",');
+    expectProblem(res, 400, 'MALFORMED_JSON');
+  });
+
+  it('empty JSON body → 400', async () => {
+    const res = await request(t.url).post('/v1/messages/broadcast').set(admin).set('Content-Type', 'application/json').send('');
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/problem\+json/);
+  });
+
+  it('unknown fields → 400 VALIDATION_FAILED naming the field', async () => {
+    const res = await request(t.url).post('/v1/messages/broadcast').set(admin).send({ channel: 'news', message: 'hi', extra: 1 });
+    const body = expectProblem(res, 400, 'VALIDATION_FAILED');
+    expect(body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: '/extra' })]));
+  });
+
+  it('wrong types → 400 VALIDATION_FAILED', async () => {
+    const res = await request(t.url).post('/v1/messages/broadcast').set(admin).send({ channel: 42, message: { nested: true } });
+    const body = expectProblem(res, 400, 'VALIDATION_FAILED');
+    expect((body.errors as Array<{ field: string }>).map((e) => e.field).sort()).toEqual(['/channel', '/message']);
+  });
+
+  it('a JSON array or scalar body → 400', async () => {
+    expectProblem(await request(t.url).post('/v1/messages/broadcast').set(admin).send([1, 2]), 400, 'VALIDATION_FAILED');
+    const res = await request(t.url).post('/v1/messages/broadcast').set(admin).set('Content-Type', 'application/json').send('"text"');
+    expect(res.status).toBe(400);
+  });
+
+  it('prototype pollution keys → 400', async () => {
+    const res = await request(t.url).post('/v1/messages/broadcast').set(admin).set('Content-Type', 'application/json').send('{"channel":"news","message":"x","__proto__":{"polluted":true}}');
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/problem\+json/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('unsupported content type → 415', async () => {
+    const res = await request(t.url).post('/v1/messages/broadcast').set(admin).set('Content-Type', 'application/xml').send('<a/>');
+    expectProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('body over the limit → 413 PAYLOAD_TOO_LARGE', async () => {
+    const res = await request(t.url).post('/v1/messages/broadcast').set(admin).send({ channel: 'news', message: 'x'.repeat(t.config.bodyLimitBytes + 10) });
+    expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it('unknown route → 404 NOT_FOUND problem', async () => {
+    expectProblem(await request(t.url).get('/v1/nope').set(admin), 404, 'NOT_FOUND');
+  });
+
+  it('bad query parameters → 400', async () => {
+    expectProblem(await request(t.url).get('/v1/admin/users?limit=0').set(admin), 400, 'VALIDATION_FAILED');
+    expectProblem(await request(t.url).get('/v1/admin/users?limit=abc').set(admin), 400, 'VALIDATION_FAILED');
+    expectProblem(await request(t.url).get('/v1/admin/users?status=GONE').set(admin), 400, 'VALIDATION_FAILED');
+    expectProblem(await request(t.url).get('/v1/admin/users?cursor=%7B%22evil%22%3A1%7D').set(admin), 400, 'INVALID_CURSOR');
+    expectProblem(await request(t.url).get('/v1/admin/users?unknown=1').set(admin), 400, 'VALIDATION_FAILED');
+  });
+
+  it('bad path parameters → 400, never a wildcard topic', async () => {
+    expectProblem(await request(t.url).put('/v1/admin/channels/a+b').set(admin).send({ types: ['BROADCAST'] }), 400, 'VALIDATION_FAILED');
+    expectProblem(await request(t.url).get(`/v1/admin/users/${encodeURIComponent('a/#')}`).set(admin), 400, 'VALIDATION_FAILED');
+    expectProblem(await request(t.url).post(`/v1/channels/${encodeURIComponent('#')}/messages`).set(t.auth('alice')).send({ message: 'x' }), 404, 'CHANNEL_NOT_FOUND');
+  });
+
+  it('no route answers 500 to hostile input', async () => {
+    const hostile = ['{}', '[]', 'null', '{"channel":"\\u0000","message":"\\u0000"}', `{"channel":"${'a'.repeat(10_000)}","message":"x"}`, '{"a":'.repeat(500)];
+    const routes: Array<[string, string]> = [
+      ['post', '/v1/registrations'],
+      ['post', '/v1/admin/registrations'],
+      ['post', '/v1/channels/news/messages'],
+      ['post', '/v1/messages/broadcast'],
+      ['post', '/v1/messages/direct'],
+      ['put', '/v1/admin/channels/x'],
+      ['patch', '/v1/admin/users/alice'],
+    ];
+    for (const [method, path] of routes) {
+      for (const body of hostile) {
+        const res = await (request(t.url) as unknown as Record<string, (p: string) => request.Test>)[method](path).set(admin).set('Content-Type', 'application/json').send(body);
+        expect({ path, body: body.slice(0, 30), status: res.status < 500 }).toEqual({ path, body: body.slice(0, 30), status: true });
+        expect(res.headers['content-type']).toMatch(/problem\+json/);
+      }
+    }
+  });
+});
