@@ -11,7 +11,12 @@ const tsJest = [
 
 const common = {
   moduleFileExtensions: ['js', 'json', 'ts'],
-  transform: { '^.+\\.ts$': tsJest },
+  transform: {
+    '^.+\\.ts$': tsJest,
+    // aedes 1.x, jose 6 (jwks-rsa) and json-schema-ref-parser ship ES modules only; Node 20 loads them, jest needs them as CommonJS.
+    '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', esModuleInterop: true }, isolatedModules: true, diagnostics: false }],
+  },
+  transformIgnorePatterns: ['/node_modules/(?!(aedes|jose|@apidevtools/json-schema-ref-parser)/)'],
   testEnvironment: 'node',
 };
 

@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
+import { parseJsonBody } from './common/problem/json-body';
 import { createValidationPipe } from './common/problem/validation';
 import type { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
@@ -14,12 +15,12 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
-    // Request ids come from nestjs-pino (x-request-id or a UUID).
-    disableRequestLogging: true,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
     abortOnError: false,
+    // Body parsing is ours (below), not Nest's default.
+    bodyParser: false,
     logger: options.logger === false ? false : undefined,
   });
   if (options.logger !== false) {
@@ -30,6 +31,15 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
 
   const metrics = app.get(MetricsService);
   const fastify = app.getHttpAdapter().getInstance();
+  // Our own JSON parser: Nest maps Fastify's parse errors to a bare HttpException, losing the reason.
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);

@@ -10,6 +10,7 @@ import { AuthModule } from './common/auth/auth.module';
 import { ProblemFilter } from './common/problem/problem.filter';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { PublishingModule } from './publishing/publishing.module';
@@ -50,6 +51,7 @@ export class AppModule {
         UsersModule,
         RegistrationModule,
         PublishingModule,
+        EventsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

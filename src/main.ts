@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { ConfigError, loadConfig } from './config/app-config';
+import { startEvents } from './events/start-events';
 
 async function bootstrap(): Promise<void> {
   let config;
@@ -24,6 +25,9 @@ async function bootstrap(): Promise<void> {
   if (config.auth.generateSecret) {
     logger.log('No auth configured: using a secret generated under DATA_DIR. Mint a token with: npm run token -- --sub alice [--role admin|service]');
   }
+  // After listen: the MQTT transport connects to the embedded broker's internal listener. With RabbitMQ down
+  // this waits (retrying) while HTTP already serves; /health/ready reports `events` until it consumes.
+  await startEvents(app);
 }
 
 bootstrap().catch((error: unknown) => {

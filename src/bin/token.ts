@@ -31,12 +31,14 @@ function main(): void {
     throw new Error('AUTH_JWKS_URI is set: tokens come from your identity provider, not from this command');
   }
   const roles = values.role ?? [];
-  const token = jwt.sign({ [config.auth.clientIdClaim]: sub, [config.auth.rolesClaim]: roles }, secret, {
-    algorithm: 'HS256',
-    expiresIn: ttl,
-    issuer: config.auth.issuer,
-    audience: config.auth.audience,
-  });
+  const options: jwt.SignOptions = { algorithm: 'HS256', expiresIn: ttl };
+  if (config.auth.issuer !== undefined) {
+    options.issuer = config.auth.issuer;
+  }
+  if (config.auth.audience !== undefined) {
+    options.audience = config.auth.audience;
+  }
+  const token = jwt.sign({ [config.auth.clientIdClaim]: sub, [config.auth.rolesClaim]: roles }, secret, options);
   process.stdout.write(`${token}\n`);
 }
 

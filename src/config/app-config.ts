@@ -95,6 +95,8 @@ export class AppConfig {
     queue: string;
     prefetch: number;
     dedupeWindowSize: number;
+    /** EVENTS_TRANSPORT=mqtt on an external broker (EVENTS_URL): topics live under `<root>/events/<pattern>`. The embedded broker always uses its internal namespace. */
+    mqttTopicRoot: string;
   };
 }
 
@@ -215,6 +217,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (eventsTransport === 'mqtt' && brokerDriver !== 'embedded' && eventsUrl === undefined) {
     r.problems.push('EVENTS_URL is required when EVENTS_TRANSPORT=mqtt and BROKER is not embedded');
   }
+  if (eventsUrl !== undefined && eventsTransport !== 'none') {
+    const amqp = /^amqps?:/i.test(eventsUrl);
+    if (amqp !== (eventsTransport === 'rmq')) {
+      r.problems.push(`EVENTS_URL is invalid: EVENTS_TRANSPORT=${eventsTransport} needs ${eventsTransport === 'rmq' ? 'an amqp: or amqps:' : 'an mqtt:, mqtts:, ws: or wss:'} URL`);
+    }
+  }
 
   const dynamoEndpoint = r.url('DYNAMODB_ENDPOINT', ['http:', 'https:']);
 
@@ -284,6 +292,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       queue: r.string('EVENTS_QUEUE', 'webcommunicator-events', /^[A-Za-z0-9_.:-]{1,200}$/, 'expected [A-Za-z0-9_.:-]{1,200}'),
       prefetch: r.int('EVENTS_PREFETCH', 50, 1, 1000),
       dedupeWindowSize: r.int('EVENTS_DEDUPE_WINDOW', 10_000, 0, 1_000_000),
+      mqttTopicRoot: r.string('EVENTS_MQTT_TOPIC_ROOT', 'webcommunicator/internal', TOPIC_PREFIX, 'expected 1 to 4 levels of [A-Za-z0-9_-] separated by /'),
     },
   };
 

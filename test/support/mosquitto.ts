@@ -46,7 +46,7 @@ export class MosquittoSub {
 
   /** Starts it and waits for its SUBACK (it runs with -d to print protocol events). */
   static async start(port: number, clientId: string, files: { ca: string; cert: string; key: string }, topic: string): Promise<MosquittoSub> {
-    const child = spawn('mosquitto_sub', [...tlsArgs(port, clientId, files), '-t', topic, '-d', '--keepalive', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('stdbuf', ['-oL', '-eL', 'mosquitto_sub', ...tlsArgs(port, clientId, files), '-t', topic, '-d', '--keepalive', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const sub = new MosquittoSub(child);
     const deadline = Date.now() + 5000;
     while (!sub.debug.includes('SUBACK')) {

@@ -39,8 +39,20 @@ export class TestMqttClient {
 
   /** Subscribes and returns the granted QoS per topic (128 = refused). */
   async subscribe(...topics: string[]): Promise<number[]> {
-    const granted = await this.client.subscribeAsync(topics, { qos: 0 });
-    return granted.map((g) => g.qos);
+    // mqtt.js rejects when any subscription is refused; the SUBACK's codes are on the error.
+    const packet = await new Promise<{ granted: Array<number | { qos: number }> }>((resolve, reject) => {
+      this.client.subscribe(topics, { qos: 0 }, (error, granted) => {
+        const suback = (error as { packet?: { granted: number[] } } | null)?.packet;
+        if (suback) {
+          resolve(suback);
+        } else if (error) {
+          reject(error);
+        } else {
+          resolve({ granted: (granted ?? []).map((g) => g.qos) });
+        }
+      });
+    });
+    return packet.granted.map((g) => (typeof g === 'number' ? g : g.qos));
   }
 
   /** Waits until `count` messages arrived (or throws after timeoutMs). */

@@ -6,6 +6,7 @@ import jwt from 'jsonwebtoken';
 import { createApp } from '../../src/app.factory';
 import { resolveJwtSecret } from '../../src/common/auth/auth-keys';
 import { type AppConfig, loadConfig } from '../../src/config/app-config';
+import { startEvents } from '../../src/events/start-events';
 
 export interface TestChannel {
   name: string;
@@ -27,6 +28,11 @@ export interface TestAppOptions {
   channels?: TestChannel[];
   /** Reuse a data directory (restart tests). */
   dataDir?: string;
+  /**
+   * Events follow EVENTS_TRANSPORT in `env` (none by default). With this set,
+   * the transport isn't started: call `startEvents(t.app)` when the test is ready.
+   */
+  deferEvents?: boolean;
 }
 
 /**
@@ -59,6 +65,10 @@ export class TestApp {
     });
     const app = await createApp(config);
     await app.listen({ port: 0, host: '127.0.0.1' });
+    if (!options.deferEvents) {
+      // A no-op unless the test sets EVENTS_TRANSPORT (the default here is none).
+      await startEvents(app);
+    }
     const address = app.getHttpServer().address() as { port: number };
     return new TestApp(app, config, `http://127.0.0.1:${address.port}`, options.dataDir === undefined);
   }
@@ -93,7 +103,14 @@ export function signToken(config: AppConfig, payload: Record<string, unknown>, o
   if (secret === undefined) {
     throw new Error('test app uses JWKS; sign with the test key instead');
   }
-  return jwt.sign(payload, secret, { algorithm: 'HS256', expiresIn: 600, issuer: config.auth.issuer, audience: config.auth.audience, ...options });
+  const claims: jwt.SignOptions = { algorithm: 'HS256', expiresIn: 600 };
+  if (config.auth.issuer !== undefined) {
+    claims.issuer = config.auth.issuer;
+  }
+  if (config.auth.audience !== undefined) {
+    claims.audience = config.auth.audience;
+  }
+  return jwt.sign(payload, secret, { ...claims, ...options });
 }
 
 /** Asserts the response is problem+json with the given status and code; returns the body. */

@@ -28,5 +28,5 @@ export function decodeCursor(cursor: string): Record<string, string> {
   ) {
     throw new InvalidCursorError();
   }
-  return Object.fromEntries(entries) as Record<string, string>;
+  return Object.fromEntries(entries);
 }

@@ -43,7 +43,7 @@ export class DynamoConnection {
     if (config.store.driver === 'embedded' && endpoint === undefined) {
       const path = join(config.dataDir, 'dynamodb');
       mkdirSync(path, { recursive: true });
-      server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }) as Server;
+      server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
         server!.listen(0, '127.0.0.1', () => resolve());

@@ -1,0 +1,82 @@
+import type { ChannelCatalog } from '../../channels/catalog/channel-catalog';
+import type { ParsedTopic, Topics } from '../../common/topics';
+
+/**
+ * Topics of the service's own internal MQTT client (the `mqtt` events
+ * transport). Only the internal principal may publish or subscribe here. It
+ * starts with `$`, which no channel topic can (TOPIC_PREFIX is
+ * `[A-Za-z0-9_-]` levels), and MQTT never matches a leading `#`/`+` against a
+ * `$` topic, so even a portal's wildcard can't reach it.
+ */
+export const INTERNAL_TOPIC_PREFIX = '$webcommunicator/internal';
+
+export type MqttTransport = 'websocket' | 'tls';
+
+/** Who is on the other end of an authenticated MQTT session. */
+export type Principal =
+  { kind: 'internal'; clientId: string } | { kind: 'client'; clientId: string; portal: boolean; transport: MqttTransport };
+
+/**
+ * The broker contract's topic rules (API.md section 2), read live from the
+ * channel catalog so channel edits apply to the next SUBSCRIBE or PUBLISH.
+ * Callers check the client's registration status themselves.
+ */
+export class BrokerAcl {
+  private readonly underPrefix: string;
+
+  constructor(
+    private readonly topics: Topics,
+    private readonly catalog: ChannelCatalog,
+  ) {
+    this.underPrefix = `${topics.prefix}/`;
+  }
+
+  static isInternalTopic(topic: string): boolean {
+    return topic.startsWith(`${INTERNAL_TOPIC_PREFIX}/`) && topic.length > INTERNAL_TOPIC_PREFIX.length + 1;
+  }
+
+  /**
+   * Portal clients: any filter under the prefix, wildcards included (their live
+   * view). Everyone else: exactly a broadcast topic, or their own private topic,
+   * of a channel that has that topic.
+   */
+  async maySubscribe(principal: Principal, filter: string): Promise<boolean> {
+    if (principal.kind === 'internal') {
+      return BrokerAcl.isInternalTopic(filter);
+    }
+    if (principal.portal) {
+      return filter.startsWith(this.underPrefix) && filter.length > this.underPrefix.length;
+    }
+    // parse() accepts only concrete names, so any wildcard, `$SYS` or extra level is refused here.
+    const parsed = this.topics.parse(filter);
+    if (parsed === undefined || (parsed.kind === 'private' && parsed.clientId !== principal.clientId)) {
+      return false;
+    }
+    return this.hasTopic(parsed);
+  }
+
+  /** Clients and devices are receive-only; portal clients may publish to any existing channel topic. */
+  async mayPublish(principal: Principal, topic: string): Promise<boolean> {
+    if (principal.kind === 'internal') {
+      return BrokerAcl.isInternalTopic(topic);
+    }
+    if (!principal.portal) {
+      return false;
+    }
+    const parsed = this.topics.parse(topic);
+    return parsed !== undefined && this.hasTopic(parsed);
+  }
+
+  /**
+   * Whether the topic exists: its channel is known, carries its own messages
+   * (a channel with `communicationChannel` rides on that channel's topics and
+   * has none of its own) and has the matching type.
+   */
+  private async hasTopic(parsed: ParsedTopic): Promise<boolean> {
+    const channel = await this.catalog.get(parsed.channel);
+    if (channel === undefined || channel.communicationChannel !== undefined) {
+      return false;
+    }
+    return channel.types.includes(parsed.kind === 'broadcast' ? 'BROADCAST' : 'PRIVATE');
+  }
+}

@@ -1,0 +1,54 @@
+import jwt from 'jsonwebtoken';
+
+/**
+ * Audience of MQTT connection tokens. API tokens never carry it and connection
+ * tokens are signed with their own key (`${DATA_DIR}/broker-token.secret`), so
+ * neither kind of token is accepted where the other is expected.
+ */
+export const CONNECTION_TOKEN_AUDIENCE = 'webcommunicator-mqtt';
+const ISSUER = 'webcommunicator-embedded-broker';
+/** Anything longer is not one of ours; refuse it before spending a signature check. */
+const MAX_TOKEN_LENGTH = 2048;
+
+export interface ConnectionToken {
+  token: string;
+  /** ISO-8601. */
+  expiresAt: string;
+}
+
+/**
+ * HS256 connection tokens for MQTT over WebSocket: the MQTT password, bound to
+ * one client id (`sub`). Checked only at CONNECT: a session outlives its token,
+ * as sessions do on AWS IoT; a ban ends it instead (`revoke`).
+ */
+export class ConnectionTokens {
+  constructor(
+    private readonly secret: string,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  issue(clientId: string): ConnectionToken {
+    const issuedAt = Math.floor(Date.now() / 1000);
+    const expiresAt = issuedAt + this.ttlSeconds;
+    const token = jwt.sign({ iat: issuedAt, exp: expiresAt }, this.secret, {
+      algorithm: 'HS256',
+      subject: clientId,
+      audience: CONNECTION_TOKEN_AUDIENCE,
+      issuer: ISSUER,
+    });
+    return { token, expiresAt: new Date(expiresAt * 1000).toISOString() };
+  }
+
+  /** True when the token is ours, unexpired and issued to exactly this client id. */
+  verify(token: string | undefined, clientId: string): boolean {
+    if (token === undefined || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+      return false;
+    }
+    try {
+      jwt.verify(token, this.secret, { algorithms: ['HS256'], audience: CONNECTION_TOKEN_AUDIENCE, issuer: ISSUER, subject: clientId });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import { Logger } from '@nestjs/common';
+import { type MqttOptions, ServerMqtt } from '@nestjs/microservices';
+import type { IPublishPacket, MqttClient, PacketCallback } from 'mqtt';
+
+export type MqttServerOptions = NonNullable<MqttOptions['options']>;
+
+/**
+ * Nest's MQTT server, with two changes:
+ *
+ * - every handler pattern is rooted under `topicRoot` (the embedded broker's
+ *   internal namespace, or EVENTS_MQTT_TOPIC_ROOT on an external broker), so
+ *   the controller names only the relative filter (`events/+`);
+ * - mqtt.js takes the next packet, and sends the PUBACK of a QoS 1 one, only
+ *   once the previous event was relayed (its `handleMessage` hook): events are
+ *   relayed one at a time and in order, and a burst waits in the socket
+ *   instead of piling up in memory.
+ */
+export class EventsMqttServer extends ServerMqtt {
+  private readonly log = new Logger('EventsMqttServer');
+  /** Settles when the handling of a packet is done; keyed by the packet mqtt.js hands to both the event and the hook. */
+  private readonly handling = new Map<IPublishPacket, Promise<unknown>>();
+
+  constructor(
+    options: MqttServerOptions,
+    readonly topicRoot: string,
+  ) {
+    super(options);
+  }
+
+  get connected(): boolean {
+    return this.mqttClient?.connected === true;
+  }
+
+  override addHandler(pattern: unknown, callback: Parameters<ServerMqtt['addHandler']>[1], isEventHandler?: boolean, extras?: Record<string, unknown>): void {
+    super.addHandler(typeof pattern === 'string' ? `${this.topicRoot}/${pattern}` : pattern, callback, isEventHandler, extras);
+  }
+
+  override createMqttClient(): MqttClient {
+    const client = super.createMqttClient();
+    client.handleMessage = (packet: IPublishPacket, callback: PacketCallback): void => {
+      const handling = this.handling.get(packet);
+      this.handling.delete(packet);
+      if (handling === undefined) {
+        callback();
+        return;
+      }
+      handling.then(
+        () => callback(),
+        () => callback(),
+      );
+    };
+    client.on('connect', () => this.log.log(`consuming events from ${this.topicRoot}/events/+`));
+    return client;
+  }
+
+  // mqtt.js emits 'message' (which lands here) and then calls handleMessage synchronously, so the entry is always there in time.
+  override handleMessage(channel: string, buffer: Buffer, pub: MqttClient, originalPacket?: Record<string, unknown>): Promise<unknown> {
+    const handling = super.handleMessage(channel, buffer, pub, originalPacket);
+    if (originalPacket !== undefined) {
+      this.handling.set(originalPacket as unknown as IPublishPacket, handling);
+    }
+    return handling;
+  }
+
+  /** Publishes a dead-lettered event's report (QoS 0: an observability feed, not a store). */
+  publishDeadLetter(payload: Record<string, unknown>): void {
+    if (this.mqttClient?.connected === true) {
+      this.mqttClient.publish(`${this.topicRoot}/dead-letters/events`, JSON.stringify(payload), { qos: 0 });
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import { Logger } from '@nestjs/common';
+import { type RmqOptions, ServerRMQ } from '@nestjs/microservices';
+import type { Channel } from 'amqplib';
+import { watchChannel } from './channel-state';
+
+export type RmqServerOptions = NonNullable<RmqOptions['options']>;
+
+/** How long close() waits for deliveries being relayed before closing the channel (their retries stop at shutdown). */
+const DRAIN_TIMEOUT_MS = 5_000;
+const SETUP_RETRY_MS = 5_000;
+
+/** The part of amqp-connection-manager's connection we use (ServerRMQ types it `any`). */
+interface ConnectionManager {
+  isConnected(): boolean;
+  reconnect(): void;
+}
+
+/**
+ * Nest's RabbitMQ server plus what a consumer with manual acks needs:
+ *
+ * - declares the dead-letter queue (durable) before the main queue on every
+ *   (re)connection;
+ * - knows whether it is consuming right now (readiness);
+ * - recovers a channel that closed under a live connection: amqp-connection-manager
+ *   only reopens channels when the connection comes back, so a channel error
+ *   (a failed declaration, say) would otherwise stop consumption for good;
+ * - on close, cancels the consumer and lets deliveries being relayed finish
+ *   before closing the channel (unacked ones go back to the queue).
+ *
+ * Reconnection itself is ServerRMQ's: amqp-connection-manager reconnects, and
+ * its channel wrapper runs setupChannel again, which consumes again.
+ */
+export class EventsRmqServer extends ServerRMQ {
+  private readonly log = new Logger('EventsRmqServer');
+  private readonly inFlight = new Set<Promise<void>>();
+  private consumingOn?: Channel;
+  private lastSetupError?: string;
+  private stopped = false;
+  private closing?: Promise<void>;
+
+  constructor(
+    options: RmqServerOptions,
+    private readonly deadLetterQueue: string,
+  ) {
+    super(options);
+  }
+
+  /** True while a channel consumes from the queue. */
+  get consuming(): boolean {
+    return this.consumingOn !== undefined;
+  }
+
+  /** Why it isn't consuming, for readiness. */
+  get problem(): string {
+    return this.lastSetupError ?? `not connected to RabbitMQ (queue ${this.queue})`;
+  }
+
+  override async setupChannel(channel: Channel, callback: () => void): Promise<void> {
+    try {
+      await channel.assertQueue(this.deadLetterQueue, { durable: true });
+      await super.setupChannel(channel, callback);
+    } catch (error) {
+      // Swallowed on purpose: the channel wrapper would emit an 'error' nobody listens to.
+      this.lastSetupError = `queue setup failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.log.error(`${this.lastSetupError}; retrying in ${SETUP_RETRY_MS / 1000} s`);
+      this.reconnectLater(SETUP_RETRY_MS, 'retrying the queue setup');
+      return;
+    }
+    this.lastSetupError = undefined;
+    watchChannel(channel);
+    this.consumingOn = channel;
+    channel.once('close', () => {
+      if (this.consumingOn === channel) {
+        this.consumingOn = undefined;
+      }
+      // A closed connection closes its channels too; that case reconnects by itself.
+      this.reconnectLater(500, 'the events channel closed under a live connection', () => this.consumingOn === undefined && this.manager()?.isConnected() === true);
+    });
+    this.log.log(`consuming events from queue ${this.queue} (dead letters: ${this.deadLetterQueue})`);
+  }
+
+  override handleMessage(message: Record<string, unknown>, channel: unknown): Promise<void> {
+    const handling = super.handleMessage(message, channel);
+    this.inFlight.add(handling);
+    const done = (): void => {
+      this.inFlight.delete(handling);
+    };
+    handling.then(done, done);
+    return handling;
+  }
+
+  override close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopped = true;
+    const channel = this.consumingOn;
+    const consumerTag = this.getOptionsProp(this.options, 'consumerTag') as string | undefined;
+    if (channel !== undefined && consumerTag !== undefined) {
+      await channel.cancel(consumerTag).catch(() => undefined);
+    }
+    if (this.inFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    }
+    this.consumingOn = undefined;
+    await super.close();
+  }
+
+  private manager(): ConnectionManager | undefined {
+    return (this.server ?? undefined) as ConnectionManager | undefined;
+  }
+
+  /** Forces a new connection (hence a new channel and setup) after `ms`, if still needed then. */
+  private reconnectLater(ms: number, why: string, stillNeeded: () => boolean = () => true): void {
+    setTimeout(() => {
+      const manager = this.manager();
+      if (this.stopped || manager === undefined || !stillNeeded()) {
+        return;
+      }
+      this.log.warn(`${why}: reconnecting to RabbitMQ`);
+      try {
+        manager.reconnect();
+      } catch {
+        // Closed meanwhile.
+      }
+    }, ms).unref();
+  }
+}
