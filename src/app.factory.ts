@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
+import { HttpDrain } from './common/http-drain';
 import { parseJsonBody } from './common/problem/json-body';
 import { createValidationPipe } from './common/problem/validation';
 import type { AppConfig } from './config/app-config';
@@ -15,6 +16,8 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // On close, idle keep-alive sockets go at once; busy ones finish their request first.
+    forceCloseConnections: 'idle',
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
@@ -27,10 +30,10 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
     app.useLogger(app.get(Logger));
   }
   app.useGlobalPipes(createValidationPipe());
-  app.enableShutdownHooks();
 
   const metrics = app.get(MetricsService);
   const fastify = app.getHttpAdapter().getInstance();
+  app.get(HttpDrain).install(fastify);
   // Our own JSON parser: Nest maps Fastify's parse errors to a bare HttpException, losing the reason.
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {

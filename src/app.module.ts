@@ -7,6 +7,7 @@ import { BrokerModule } from './broker/broker.module';
 import { ChannelCatalogModule } from './channels/catalog/channel-catalog.module';
 import { ChannelsModule } from './channels/channels.module';
 import { AuthModule } from './common/auth/auth.module';
+import { HttpDrain } from './common/http-drain';
 import { ProblemFilter } from './common/problem/problem.filter';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -53,7 +54,7 @@ export class AppModule {
         PublishingModule,
         EventsModule,
       ],
-      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
+      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, HttpDrain],
     };
   }
 }

@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { ConfigError, loadConfig } from './config/app-config';
 import { startEvents } from './events/start-events';
+import { installShutdown } from './shutdown';
 
 async function bootstrap(): Promise<void> {
   let config;
@@ -21,6 +22,7 @@ async function bootstrap(): Promise<void> {
   const app = await createApp(config);
   await app.listen({ port: config.port, host: config.host });
   const logger = new Logger('Bootstrap');
+  installShutdown(app, config.shutdownTimeoutMs, logger);
   logger.log({ url: await app.getUrl(), broker: config.broker.driver, store: config.store.driver, dataDir: config.dataDir }, 'Web Communicator ready');
   if (config.auth.generateSecret) {
     logger.log('No auth configured: using a secret generated under DATA_DIR. Mint a token with: npm run token -- --sub alice [--role admin|service]');

@@ -26,6 +26,7 @@ export const ProblemCode = {
   RATE_LIMITED: 'RATE_LIMITED',
   BROKER_UNAVAILABLE: 'BROKER_UNAVAILABLE',
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
   INTERNAL_ERROR: 'INTERNAL_ERROR',
 } as const;
 export type ProblemCode = (typeof ProblemCode)[keyof typeof ProblemCode];

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Makes sure the services the tests talk to are there; idempotent, safe to run again.
+#  - mosquitto_sub / mosquitto_pub (e2e tests over mutual TLS): installs mosquitto-clients when missing;
+#  - RabbitMQ on 127.0.0.1:5672, guest/guest (npm run test:service): starts it when the port doesn't
+#    answer, installing Debian's rabbitmq-server first when it isn't there.
+# Prints what it did; exits non-zero with the reason when it can't.
+set -euo pipefail
+
+RABBITMQ_HOST=127.0.0.1
+RABBITMQ_PORT=5672
+STARTUP_TIMEOUT_SECONDS=${RABBITMQ_STARTUP_TIMEOUT_SECONDS:-120}
+
+say() { printf 'ensure-test-services: %s\n' "$*"; }
+fail() { printf 'ensure-test-services: ERROR: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"; else return 1; fi
+}
+
+apt_updated=0
+# Installs Debian packages; returns non-zero (rather than exiting) when apt-get install fails.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || fail "apt-get not found: install $* yourself"
+  if [ "$apt_updated" -eq 0 ]; then
+    say "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || fail "apt-get update failed (root or sudo needed)"
+    apt_updated=1
+  fi
+  say "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/$RABBITMQ_HOST/$RABBITMQ_PORT") 2>/dev/null
+}
+
+# ---- mosquitto clients ------------------------------------------------------------------------
+if command -v mosquitto_sub >/dev/null 2>&1 && command -v mosquitto_pub >/dev/null 2>&1; then
+  say "mosquitto clients: present ($(command -v mosquitto_sub))"
+else
+  apt_install mosquitto-clients || fail "apt-get install mosquitto-clients failed"
+  command -v mosquitto_sub >/dev/null 2>&1 || fail "mosquitto_sub still missing after installing mosquitto-clients"
+  say "mosquitto clients: installed"
+fi
+
+# ---- RabbitMQ ---------------------------------------------------------------------------------
+if port_open; then
+  say "RabbitMQ: already answering on $RABBITMQ_HOST:$RABBITMQ_PORT"
+else
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then
+    # No init system in containers: keep the package's maintainer scripts from starting it (we do, below).
+    policy=/usr/sbin/policy-rc.d
+    created_policy=0
+    if [ ! -e "$policy" ] && [ "$(id -u)" -eq 0 ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
+    fi
+    # A maintainer script failing only because it could not start the service still leaves a usable install.
+    apt_install rabbitmq-server || say "apt-get reported an error installing rabbitmq-server; checking the install"
+    if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi
+    command -v rabbitmq-server >/dev/null 2>&1 || fail "rabbitmq-server could not be installed"
+    say "RabbitMQ: installed $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo '')"
+  fi
+  say "RabbitMQ: starting (rabbitmq-server -detached)"
+  as_root rabbitmq-server -detached >/dev/null 2>&1 || fail "rabbitmq-server -detached failed; see /var/log/rabbitmq/"
+  deadline=$((SECONDS + STARTUP_TIMEOUT_SECONDS))
+  until port_open; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      fail "RabbitMQ did not answer on $RABBITMQ_HOST:$RABBITMQ_PORT within ${STARTUP_TIMEOUT_SECONDS}s; see /var/log/rabbitmq/"
+    fi
+    sleep 1
+  done
+  say "RabbitMQ: answering on $RABBITMQ_HOST:$RABBITMQ_PORT"
+fi
+
+# The port answers before the broker is fully booted; the tests also need rabbitmqctl (close_all_connections).
+if ! as_root rabbitmqctl -q await_startup --timeout "$STARTUP_TIMEOUT_SECONDS" >/dev/null 2>&1; then
+  fail "rabbitmqctl can't reach the RabbitMQ node (await_startup failed): the service tests need it"
+fi
+say "RabbitMQ: booted, rabbitmqctl works"
