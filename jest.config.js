@@ -13,10 +13,10 @@ const common = {
   moduleFileExtensions: ['js', 'json', 'ts'],
   transform: {
     '^.+\\.ts$': tsJest,
-    // aedes 1.x, jose 6 (jwks-rsa) and json-schema-ref-parser ship ES modules only; Node 20 loads them, jest needs them as CommonJS.
+    // aedes 1.x, jose 6 (jwks-rsa), content-disposition 3 (@fastify/static) and json-schema-ref-parser ship ES modules only; Node 20 loads them, jest needs them as CommonJS.
     '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', esModuleInterop: true }, isolatedModules: true, diagnostics: false }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(aedes|jose|@apidevtools/json-schema-ref-parser)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(aedes|jose|content-disposition|@apidevtools/json-schema-ref-parser)/)'],
   testEnvironment: 'node',
 };
 

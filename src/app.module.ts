@@ -14,6 +14,7 @@ import { ConfigModule } from './config/config.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { PortalModule } from './portal/portal.module';
 import { PublishingModule } from './publishing/publishing.module';
 import { RegistrationModule } from './registration/registration.module';
 import { StatusModule } from './status/status.module';
@@ -53,6 +54,7 @@ export class AppModule {
         RegistrationModule,
         PublishingModule,
         EventsModule,
+        PortalModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, HttpDrain],
     };

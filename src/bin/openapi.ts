@@ -11,7 +11,7 @@ export const OPENAPI_FILE = join(__dirname, '..', '..', 'openapi', 'openapi.json
 export async function generateOpenApiText(): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wc-openapi-'));
   try {
-    const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', EVENTS_TRANSPORT: 'none' });
+    const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', EVENTS_TRANSPORT: 'none', PORT: '0', MQTT_TLS_PORT: '0' });
     const app = await createApp(config, { logger: false });
     try {
       return `${JSON.stringify(sortKeys(createOpenApiDocument(app)), null, 2)}\n`;

@@ -22,12 +22,14 @@ export const MAX_MESSAGE_BYTES_LIMIT = 131_072;
 
 export class RateLimitDto {
   /** Messages allowed per client in each window. */
+  @ApiProperty({ example: 5 })
   @IsInt()
   @Min(1)
   @Max(100_000)
   messages: number;
 
   /** Window length in seconds. */
+  @ApiProperty({ example: 10 })
   @IsInt()
   @Min(1)
   @Max(86_400)
@@ -37,6 +39,7 @@ export class RateLimitDto {
 /** A channel definition, as put by admins and as listed in the channels file. */
 export class PutChannelRequestDto {
   /** Optional; when present it must equal the channel name in the path. */
+  @ApiPropertyOptional({ example: 'patches' })
   @IsOptional()
   @Matches(CHANNEL_NAME_PATTERN)
   name?: string;
@@ -50,16 +53,19 @@ export class PutChannelRequestDto {
   types: ChannelType[];
 
   /** Deliver this channel's messages on another channel's topics (no chains; its types must be a subset of the target's). */
+  @ApiPropertyOptional({ example: 'CloudGemWebCommunicator' })
   @IsOptional()
   @Matches(CHANNEL_NAME_PATTERN)
   communicationChannel?: string;
 
   /** Whether plain clients may send to this channel through the API. Default false. */
+  @ApiPropertyOptional({ example: false })
   @IsOptional()
   @IsBoolean()
   clientSend?: boolean;
 
   /** Largest client-sent message, in bytes (UTF-8). Default 1024. */
+  @ApiPropertyOptional({ example: 1024 })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -67,12 +73,17 @@ export class PutChannelRequestDto {
   maxMessageBytes?: number;
 
   /** JSON Schema (draft 2020-12 subset supported by ajv) that every message, parsed as JSON, must satisfy. */
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, example: { type: 'object', required: ['pak'] } })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    example: { type: 'object', required: ['pak'], properties: { pak: { type: 'string' } } },
+  })
   @IsOptional()
   @IsObject()
   messageSchema?: Record<string, unknown>;
 
   /** Per-client limit on client sends. */
+  @ApiPropertyOptional({ type: () => RateLimitDto, example: { messages: 5, perSeconds: 10 } })
   @IsOptional()
   @ValidateNested()
   @Type(() => RateLimitDto)

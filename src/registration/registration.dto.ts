@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, Matches } from 'class-validator';
 import { CLIENT_ID_PATTERN } from '../common/ids';
 import { CONNECTION_TYPES, type ConnectionType } from '../store/client.repository';
@@ -12,6 +12,7 @@ export class RegisterClientRequestDto {
 
 export class RegisterPortalClientRequestDto extends RegisterClientRequestDto {
   /** Client id to register (default: the admin's own id for WEBSOCKET, a generated id for OPENSSL). */
+  @ApiPropertyOptional({ example: 'kiosk-1' })
   @IsOptional()
   @Matches(CLIENT_ID_PATTERN)
   clientId?: string;

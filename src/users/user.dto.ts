@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { ConnectionState } from '../broker/broker';
@@ -6,12 +6,13 @@ import { CLIENT_STATUSES, type ClientRecord, type ClientStatus, CONNECTION_TYPES
 
 export class ListUsersQueryDto {
   /** Only users with this status. */
-  @ApiProperty({ enum: CLIENT_STATUSES, required: false })
+  @ApiProperty({ enum: CLIENT_STATUSES, required: false, example: 'BANNED' })
   @IsOptional()
   @IsIn(CLIENT_STATUSES)
   status?: ClientStatus;
 
   /** Page size, 1 to 100 (default 25). */
+  @ApiPropertyOptional({ example: 25 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -27,11 +28,12 @@ export class ListUsersQueryDto {
 }
 
 export class SetUserStatusRequestDto {
-  @ApiProperty({ enum: CLIENT_STATUSES })
+  @ApiProperty({ enum: CLIENT_STATUSES, example: 'BANNED' })
   @IsIn(CLIENT_STATUSES)
   status: ClientStatus;
 
   /** Why (kept with a ban, and in the audit log). */
+  @ApiPropertyOptional({ example: 'cheating in ranked matches' })
   @IsOptional()
   @IsString()
   @MaxLength(500)

@@ -571,29 +571,36 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
 
   private readonly authorizePublish = (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void => {
     const principal = client === null ? undefined : this.principals.get(client);
+    // A closed client here is publishing its will message (or a revoked one its last words): no need to shout.
+    const deny = (reason = 'not allowed'): void => done(this.publishDenied(principal, packet.topic, reason, client?.closed !== false));
     if (principal === undefined) {
-      done(this.publishDenied(principal, packet.topic));
+      deny();
       return;
     }
     if (packet.payload.length > this.config.broker.maxPayloadBytes) {
-      done(this.publishDenied(principal, packet.topic, 'payload too large'));
+      deny('payload too large');
       return;
     }
     this.acl.mayPublish(principal, packet.topic).then(
       (allowed) => {
         if (!allowed) {
-          done(this.publishDenied(principal, packet.topic));
+          deny();
           return;
         }
         packet.retain = false;
         done(null);
       },
-      (error: unknown) => done(this.publishDenied(principal, packet.topic, errorMessage(error))),
+      (error: unknown) => deny(errorMessage(error)),
     );
   };
 
-  private publishDenied(principal: Principal | undefined, topic: string, reason = 'not allowed'): Error {
-    this.logger.warn(`refused PUBLISH of ${principal?.clientId ?? 'unknown client'} to ${topic} (${reason}); the connection is closed`);
+  private publishDenied(principal: Principal | undefined, topic: string, reason: string, quiet: boolean): Error {
+    const message = `refused PUBLISH of ${principal?.clientId ?? 'unknown client'} to ${topic} (${reason})`;
+    if (quiet) {
+      this.logger.debug(message);
+    } else {
+      this.logger.warn(`${message}; the connection is closed`);
+    }
     return new Error(`publish to ${topic} refused: ${reason}`);
   }
 

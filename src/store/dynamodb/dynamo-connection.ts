@@ -59,7 +59,9 @@ export class DynamoConnection {
       endpoint,
       // The embedded engine accepts any credentials; elsewhere the default chain (ECS task role, env, profile) applies.
       credentials: server ? { accessKeyId: 'embedded', secretAccessKey: 'embedded' } : undefined,
-      maxAttempts: 3,
+      maxAttempts: 2,
+      // Without timeouts a stalled endpoint hangs requests forever; this turns it into a prompt 503.
+      requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
     });
     client.middlewareStack.add(
       (next) => async (args) => {

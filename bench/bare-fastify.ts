@@ -1,0 +1,25 @@
+/**
+ * The HTTP baseline: bare Fastify (no logger, no Nest, no auth) with one JSON
+ * route shaped like `broadcast`: parse the body, check its fields, answer 202
+ * with a small JSON result. Run as its own process by bench/run.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+
+const app = Fastify();
+app.get('/health/ready', async () => ({ status: 'ok' }));
+app.post('/bench', async (request, reply) => {
+  const body = request.body as { channel?: unknown; message?: unknown; connectionType?: unknown };
+  if (body === null || typeof body !== 'object') {
+    return reply.code(400).send({ error: 'bad body' });
+  }
+  const channel = typeof body.channel === 'string' ? body.channel : 'none';
+  return reply.code(202).send({ messageId: randomUUID(), channel, topic: `webcommunicator/dev/${channel}` });
+});
+app.listen({ port: Number(process.env.PORT), host: process.env.HOST ?? '127.0.0.1' }).catch((error: unknown) => {
+  process.stderr.write(`bare-fastify: ${String(error)}\n`);
+  process.exit(1);
+});
+process.on('SIGTERM', () => {
+  void app.close().then(() => process.exit(0));
+});

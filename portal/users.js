@@ -1,0 +1,217 @@
+// Users: a page at a time (cursor pagination), a status filter, look-up by client id, and
+// ban / un-ban through a confirmation dialog.
+
+import { $, formatTime, h } from './dom.js';
+
+export class UsersView {
+  /** @param {import('./api.js').Api} api */
+  constructor(api, onAuthError) {
+    this.api = api;
+    this.onAuthError = onAuthError;
+    this.table = $('#users-table tbody');
+    this.message = $('#users-message');
+    this.status = $('#users-status');
+    this.limit = $('#users-limit');
+    this.prev = $('#users-prev');
+    this.next = $('#users-next');
+    this.pageLabel = $('#users-page');
+    this.searchForm = $('#users-search');
+    this.searchInput = $('#users-search-id');
+    // cursors[i] fetches page i (page 0 has none); `nextCursor` of the page shown, if any.
+    this.cursors = [undefined];
+    this.page = 0;
+    this.nextCursor = undefined;
+    this.searching = undefined;
+    this.dialog = new StatusDialog(api, (clientId) => this.afterStatusChange(clientId));
+
+    this.status.addEventListener('change', () => void this.reset());
+    this.limit.addEventListener('change', () => void this.reset());
+    $('#users-refresh').addEventListener('click', () => void this.refresh());
+    this.prev.addEventListener('click', () => void this.go(this.page - 1));
+    this.next.addEventListener('click', () => void this.go(this.page + 1));
+    this.searchForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.search(this.searchInput.value.trim());
+    });
+    this.searchInput.addEventListener('search', () => {
+      if (this.searchInput.value === '') {
+        void this.search('');
+      }
+    });
+  }
+
+  reset() {
+    this.cursors = [undefined];
+    this.searching = undefined;
+    this.searchInput.value = '';
+    return this.go(0);
+  }
+
+  refresh() {
+    return this.searching ? this.search(this.searching) : this.go(this.page);
+  }
+
+  async go(page) {
+    if (page < 0 || page >= this.cursors.length + (this.nextCursor ? 1 : 0)) {
+      return;
+    }
+    const cursor = page === this.cursors.length ? this.nextCursor : this.cursors[page];
+    this.busy(true);
+    try {
+      const result = await this.api.listUsers({ status: this.status.value || undefined, limit: Number(this.limit.value), cursor });
+      this.page = page;
+      this.cursors[page] = cursor;
+      this.cursors.length = page + 1;
+      this.nextCursor = result.nextCursor;
+      this.render(result.users);
+      this.message.textContent = result.users.length === 0 ? 'No users match.' : '';
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.busy(false);
+    }
+  }
+
+  async search(clientId) {
+    if (clientId === '') {
+      this.searching = undefined;
+      await this.go(0);
+      return;
+    }
+    this.busy(true);
+    try {
+      const user = await this.api.getUser(clientId);
+      this.searching = clientId;
+      this.render([user]);
+      this.message.textContent = `Showing ${clientId}. Clear the search to see every user.`;
+    } catch (error) {
+      if (error.status === 404 || error.status === 400) {
+        this.searching = clientId;
+        this.render([]);
+        this.message.textContent = `No user ${clientId}: ${error.message}`;
+      } else {
+        this.fail(error);
+      }
+    } finally {
+      this.busy(false);
+    }
+  }
+
+  busy(on) {
+    this.table.closest('table').setAttribute('aria-busy', String(on));
+    this.prev.disabled = on || this.searching !== undefined || this.page === 0;
+    this.next.disabled = on || this.searching !== undefined || !this.nextCursor;
+    this.pageLabel.textContent = this.searching ? 'Search result' : `Page ${this.page + 1}`;
+  }
+
+  fail(error) {
+    if (error.status === 401) {
+      this.onAuthError(error);
+      return;
+    }
+    this.message.textContent = `Could not load users: ${error.message}`;
+  }
+
+  render(users) {
+    this.table.replaceChildren(
+      ...users.map((user) => {
+        const banned = user.status === 'BANNED';
+        const action = h(
+          'button',
+          { type: 'button', className: banned ? 'secondary small' : 'danger small', dataset: { clientId: user.clientId, action: banned ? 'unban' : 'ban' }, 'aria-label': `${banned ? 'Un-ban' : 'Ban'} ${user.clientId}` },
+          banned ? 'Un-ban' : 'Ban',
+        );
+        action.addEventListener('click', () => this.dialog.open(user, action));
+        return h(
+          'tr',
+          { dataset: { clientId: user.clientId } },
+          h('th', { scope: 'row' }, h('code', {}, user.clientId)),
+          h('td', {}, h('span', { className: `badge ${banned ? 'banned' : 'registered'}` }, user.status)),
+          h('td', {}, user.connectionType, user.portalClient ? h('span', { className: 'muted' }, ' · portal') : null),
+          h('td', {}, user.connected === undefined ? '—' : user.connected ? 'yes' : 'no'),
+          h('td', {}, formatTime(user.registeredAt)),
+          h('td', { className: 'reason' }, user.banReason ?? ''),
+          h('td', {}, action),
+        );
+      }),
+    );
+  }
+
+  async afterStatusChange(clientId) {
+    await this.refresh();
+    // The row was re-rendered: put focus back on its (new) action button.
+    const button = this.table.querySelector(`button[data-client-id="${CSS.escape(clientId)}"]`);
+    (button ?? $('#users-title')).focus();
+  }
+}
+
+/** The ban / un-ban confirmation: a modal <dialog> (focus trapped, Escape cancels, focus restored). */
+class StatusDialog {
+  constructor(api, onDone) {
+    this.api = api;
+    this.onDone = onDone;
+    this.dialog = $('#status-dialog');
+    this.form = $('#status-form');
+    this.title = $('#status-dialog-title');
+    this.text = $('#status-dialog-text');
+    this.reason = $('#status-reason');
+    this.error = $('#status-error');
+    this.confirm = $('#status-confirm');
+    this.cancel = $('#status-cancel');
+    this.user = undefined;
+    this.invoker = undefined;
+    this.done = false;
+
+    this.cancel.addEventListener('click', () => this.dialog.close('cancel'));
+    this.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.submit();
+    });
+    this.dialog.addEventListener('close', () => {
+      if (!this.done) {
+        this.invoker?.focus();
+      }
+    });
+  }
+
+  open(user, invoker) {
+    const ban = user.status !== 'BANNED';
+    this.user = user;
+    this.invoker = invoker;
+    this.done = false;
+    this.title.textContent = ban ? `Ban ${user.clientId}?` : `Un-ban ${user.clientId}?`;
+    this.text.textContent = ban
+      ? 'Its live connections close at once, and it can neither reconnect, register nor send until un-banned.'
+      : 'It may register, connect and receive again.';
+    this.confirm.textContent = ban ? 'Ban' : 'Un-ban';
+    this.confirm.className = ban ? 'danger' : '';
+    this.reason.value = '';
+    this.error.textContent = '';
+    this.setBusy(false);
+    this.dialog.showModal();
+    this.reason.focus();
+  }
+
+  setBusy(on) {
+    this.confirm.disabled = on;
+    this.cancel.disabled = on;
+    this.form.setAttribute('aria-busy', String(on));
+  }
+
+  async submit() {
+    const user = this.user;
+    const status = user.status === 'BANNED' ? 'REGISTERED' : 'BANNED';
+    this.setBusy(true);
+    this.error.textContent = '';
+    try {
+      await this.api.setUserStatus(user.clientId, status, this.reason.value.trim() || undefined);
+      this.done = true;
+      this.dialog.close('confirm');
+      await this.onDone(user.clientId);
+    } catch (error) {
+      this.error.textContent = `${error.message}${error.code ? ` (${error.code})` : ''}`;
+      this.setBusy(false);
+      this.reason.focus();
+    }
+  }
+}

@@ -1,0 +1,218 @@
+/*
+ * BROKER=aws-iot STORE=dynamodb end to end through the HTTP API: the store is a
+ * dynalite server in another process (DYNAMODB_ENDPOINT), AWS IoT is a local
+ * HTTP double receiving the real SDK's signed requests (AWS_ENDPOINT_URL_IOT*).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import request from 'supertest';
+import { freePort } from './support/service-process';
+import { expectProblem, TestApp } from './support/test-app';
+
+interface Call {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: string;
+  authorization?: string;
+}
+
+const IDENTITY = 'eu-west-1:0c1a8e2d-1111-4222-8333-444455556666';
+const AWS_ENV = {
+  AWS_ACCESS_KEY_ID: 'AKIDE2ETEST',
+  AWS_SECRET_ACCESS_KEY: 'e2e-secret',
+  AWS_REGION: 'eu-west-1',
+};
+
+/** Just enough of the IoT control and data planes for the driver's calls. */
+function iotDouble(calls: Call[]): Server {
+  const policies = new Map<string, string>();
+  let certificates = 0;
+  const reply = (res: ServerResponse, status: number, body: unknown, errorType?: string): void => {
+    res.writeHead(status, { 'content-type': 'application/json', ...(errorType ? { 'x-amzn-errortype': errorType } : {}) });
+    res.end(JSON.stringify(body));
+  };
+  return createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://double');
+      const path = decodeURIComponent(url.pathname);
+      const body = Buffer.concat(chunks).toString('utf8');
+      calls.push({ method: req.method ?? '', path, query: url.searchParams, body, authorization: req.headers.authorization });
+      const policy = /^\/policies\/([^/]+)$/.exec(path);
+      if (req.method === 'GET' && path === '/endpoint') {
+        return reply(res, 200, { endpointAddress: 'abc123-ats.iot.eu-west-1.amazonaws.com' });
+      }
+      if (policy && req.method === 'GET') {
+        const document = policies.get(policy[1]);
+        return document === undefined
+          ? reply(res, 404, { message: 'not found' }, 'ResourceNotFoundException')
+          : reply(res, 200, { policyName: policy[1], policyDocument: document, defaultVersionId: '1' });
+      }
+      if (policy && req.method === 'POST') {
+        policies.set(policy[1], (JSON.parse(body) as { policyDocument: string }).policyDocument);
+        return reply(res, 200, { policyName: policy[1], policyArn: `arn:aws:iot:eu-west-1:123456789012:policy/${policy[1]}`, policyVersionId: '1' });
+      }
+      if (path === '/keys-and-certificate') {
+        certificates += 1;
+        const id = `${'c'.repeat(63)}${certificates}`;
+        return reply(res, 200, {
+          certificateArn: `arn:aws:iot:eu-west-1:123456789012:cert/${id}`,
+          certificateId: id,
+          certificatePem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+          keyPair: { PublicKey: 'pub', PrivateKey: '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n' },
+        });
+      }
+      if (/^\/things\/[^/]+$/.test(path) && req.method === 'POST') {
+        return reply(res, 200, { thingName: path.split('/')[2], thingArn: `arn:aws:iot:eu-west-1:123456789012:thing/${path.split('/')[2]}` });
+      }
+      return reply(res, 200, {});
+    });
+  });
+}
+
+describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double)', () => {
+  let dynalite: ChildProcess;
+  let double: Server;
+  const calls: Call[] = [];
+  let t: TestApp;
+  let admin: { Authorization: string };
+  const saved: Record<string, string | undefined> = {};
+
+  beforeAll(async () => {
+    const dynamoPort = await freePort();
+    dynalite = spawn(process.execPath, [join(__dirname, '..', 'node_modules', 'dynalite', 'cli.js'), '--port', String(dynamoPort), '--createTableMs', '0'], { stdio: 'ignore' });
+    double = iotDouble(calls);
+    await new Promise<void>((resolve) => double.listen(0, '127.0.0.1', resolve));
+    const iotUrl = `http://127.0.0.1:${(double.address() as { port: number }).port}`;
+    // The SDK reads credentials and endpoint overrides from the environment itself (default chain).
+    const env = { ...AWS_ENV, AWS_ENDPOINT_URL_IOT: iotUrl, AWS_ENDPOINT_URL_IOT_DATA_PLANE: iotUrl };
+    for (const [key, value] of Object.entries(env)) {
+      saved[key] = process.env[key];
+      process.env[key] = value;
+    }
+    // Wait for the out-of-process store.
+    for (let i = 0; i < 100; i += 1) {
+      try {
+        await fetch(`http://127.0.0.1:${dynamoPort}`);
+        break;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    t = await TestApp.start({
+      env: {
+        ...env,
+        BROKER: 'aws-iot',
+        STORE: 'dynamodb',
+        DYNAMODB_ENDPOINT: `http://127.0.0.1:${dynamoPort}`,
+        DYNAMODB_CREATE_TABLES: 'true',
+        DYNAMODB_TABLE_PREFIX: 'e2e-',
+        AUTH_JWT_SECRET: 'an-e2e-shared-secret-of-at-least-32-chars',
+        TOPIC_PREFIX: 'mygame/prod',
+      },
+    });
+    admin = t.auth('root', 'admin');
+  });
+
+  afterAll(async () => {
+    await t?.stop();
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) {
+        delete process.env[key];
+      } else {
+        process.env[key] = value;
+      }
+    }
+    double?.closeAllConnections();
+    await new Promise((resolve) => double?.close(resolve));
+    dynalite?.kill();
+  });
+
+  it('reports its drivers and is ready', async () => {
+    expect((await request(t.url).get('/v1/status')).body).toEqual(expect.objectContaining({ broker: 'aws-iot', store: 'dynamodb' }));
+    expect((await request(t.url).get('/health/ready')).status).toBe(200);
+  });
+
+  it('created the IoT policies at start, with SigV4-signed requests', () => {
+    const created = calls.filter((c) => c.method === 'POST' && c.path.startsWith('/policies/')).map((c) => c.path);
+    expect(created.sort()).toEqual(['/policies/WebCommunicator-Device', '/policies/WebCommunicator-Player', '/policies/WebCommunicator-Portal']);
+    expect(calls.every((c) => /^AWS4-HMAC-SHA256 Credential=AKIDE2ETEST\//.test(c.authorization ?? ''))).toBe(true);
+  });
+
+  it('registers a Cognito identity over WEBSOCKET: player policy attached, port 443', async () => {
+    const reg = await request(t.url).post('/v1/registrations').set(t.auth(IDENTITY)).send({ connectionType: 'WEBSOCKET' });
+    expect(reg.status).toBe(201);
+    expect(reg.body).toEqual(
+      expect.objectContaining({ clientId: IDENTITY, status: 'REGISTERED', endpoint: 'abc123-ats.iot.eu-west-1.amazonaws.com', port: 443, url: 'wss://abc123-ats.iot.eu-west-1.amazonaws.com:443/mqtt' }),
+    );
+    const attach = calls.find((c) => c.method === 'PUT' && c.path === '/target-policies/WebCommunicator-Player');
+    expect(JSON.parse(attach!.body)).toEqual({ target: IDENTITY });
+    // Stored in the out-of-process DynamoDB.
+    const user = await request(t.url).get(`/v1/admin/users/${IDENTITY}`).set(admin);
+    expect(user.body).toEqual(expect.objectContaining({ clientId: IDENTITY, status: 'REGISTERED', connectionType: 'WEBSOCKET' }));
+  });
+
+  it('registers a device over OPENSSL: certificate created active and recorded; key returned, not stored', async () => {
+    const reg = await request(t.url).post('/v1/admin/registrations').set(admin).send({ connectionType: 'OPENSSL', clientId: 'kiosk-7' });
+    expect(reg.status).toBe(201);
+    expect(reg.body).toEqual(expect.objectContaining({ clientId: 'kiosk-7', port: 8883, url: 'mqtts://abc123-ats.iot.eu-west-1.amazonaws.com:8883', certificatePem: expect.stringContaining('CERTIFICATE'), privateKeyPem: expect.stringContaining('PRIVATE KEY') }));
+    expect(calls.some((c) => c.path === '/keys-and-certificate' && c.query.get('setAsActive') === 'true')).toBe(true);
+    const user = await request(t.url).get('/v1/admin/users/kiosk-7').set(admin);
+    expect(user.body.certificateIds).toEqual([reg.body.certificateId]);
+    expect(JSON.stringify(user.body)).not.toContain('PRIVATE KEY');
+  });
+
+  it('publishes broadcasts and direct messages through iot-data Publish (QoS 1)', async () => {
+    const broadcast = await request(t.url).post('/v1/messages/broadcast').set(t.auth('svc', 'service')).send({ channel: 'news', message: 'season 2' });
+    expect(broadcast.status).toBe(202);
+    const direct = await request(t.url).post('/v1/messages/direct').set(t.auth('svc', 'service')).send({ channel: 'news', clientId: IDENTITY, message: 'for you' });
+    expect(direct.status).toBe(202);
+    const published = calls.filter((c) => c.method === 'POST' && c.path.startsWith('/topics/'));
+    expect(published.map((c) => [c.path, c.query.get('qos')])).toEqual([
+      ['/topics/mygame/prod/news', '1'],
+      [`/topics/mygame/prod/news/client/${IDENTITY}`, '1'],
+    ]);
+    expect(JSON.parse(published[0].body)).toEqual({ Channel: 'news', Message: 'season 2', Id: broadcast.body.messageId, Time: expect.any(String) });
+  });
+
+  it('bans: detaches the policy, deactivates certificates, deletes the connection; un-ban reverses it', async () => {
+    calls.length = 0;
+    const ban = await request(t.url).patch('/v1/admin/users/kiosk-7').set(admin).send({ status: 'BANNED', reason: 'stolen device' });
+    expect(ban.status).toBe(200);
+    expect(calls.some((c) => c.method === 'PUT' && /^\/certificates\/c+1$/.test(c.path) && c.query.get('newStatus') === 'INACTIVE')).toBe(true);
+    expect(calls.some((c) => c.method === 'DELETE' && c.path === '/connections/kiosk-7')).toBe(true);
+    expect((await request(t.url).patch(`/v1/admin/users/${IDENTITY}`).set(admin).send({ status: 'BANNED' })).status).toBe(200);
+    expectProblem(await request(t.url).post('/v1/registrations').set(t.auth(IDENTITY)).send({ connectionType: 'WEBSOCKET' }), 403, 'CLIENT_BANNED');
+    expect(calls.some((c) => c.method === 'POST' && c.path === '/target-policies/WebCommunicator-Player' && JSON.parse(c.body).target === IDENTITY)).toBe(true);
+
+    calls.length = 0;
+    expect((await request(t.url).patch('/v1/admin/users/kiosk-7').set(admin).send({ status: 'REGISTERED' })).status).toBe(200);
+    expect(calls.some((c) => c.method === 'PUT' && /^\/certificates\/c+1$/.test(c.path) && c.query.get('newStatus') === 'ACTIVE')).toBe(true);
+  });
+
+  it('lists users with pagination from the real DynamoDB API', async () => {
+    const page = await request(t.url).get('/v1/admin/users?limit=1').set(admin);
+    expect(page.status).toBe(200);
+    expect(page.body.users).toHaveLength(1);
+    expect(page.body.nextCursor).toEqual(expect.any(String));
+    const next = await request(t.url).get(`/v1/admin/users?limit=10&cursor=${page.body.nextCursor}`).set(admin);
+    expect(next.body.users.map((u: { clientId: string }) => u.clientId)).not.toContain(page.body.users[0].clientId);
+  });
+
+  it('store down → 503 STORE_UNAVAILABLE with Retry-After, readiness 503; recovers without restart', async () => {
+    dynalite.kill('SIGSTOP');
+    try {
+      const res = await request(t.url).get('/v1/admin/users').set(admin);
+      expectProblem(res, 503, 'STORE_UNAVAILABLE');
+      expect(res.headers['retry-after']).toBeDefined();
+      expect((await request(t.url).get('/health/ready')).status).toBe(503);
+    } finally {
+      dynalite.kill('SIGCONT');
+    }
+    expect((await request(t.url).get('/v1/admin/users').set(admin)).status).toBe(200);
+    expect((await request(t.url).get('/health/ready')).status).toBe(200);
+  }, 60_000);
+});
