@@ -1,6 +1,10 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
+import { Store, storage } from 'nestjs-pino/storage';
+import pino, { type Logger as PinoLogger } from 'pino';
 import { HttpDrain } from './common/http-drain';
 import { parseJsonBody } from './common/problem/json-body';
 import { createValidationPipe } from './common/problem/validation';
@@ -9,9 +13,31 @@ import { AppModule } from './app.module';
 import { MetricsService } from './metrics/metrics.service';
 import { setupOpenApi } from './openapi';
 
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Not worth a line per request. */
+const QUIET_URLS = new Set(['/health/live', '/metrics']);
+
+/** The one root logger: JSON lines on stdout; tokens never reach the logs, message bodies are never logged at all. */
+export function createRootLogger(config: AppConfig): PinoLogger {
+  return pino({
+    level: config.logLevel,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["sec-websocket-protocol"]'], censor: '[redacted]' },
+  });
+}
+
 /** Builds the whole app (not listening yet). Used by main, the tests and the OpenAPI writer. */
 export async function createApp(config: AppConfig, options: { logger?: boolean } = {}): Promise<NestFastifyApplication> {
+  const logger = createRootLogger(config);
   const adapter = new FastifyAdapter({
+    // Fastify's own logger is the service's logger: every request gets a child carrying `reqId`.
+    loggerInstance: logger,
+    // One line per request, written by the onResponse hook below (Fastify's default is two).
+    disableRequestLogging: true,
+    requestIdLogLabel: 'reqId',
+    genReqId: (req: IncomingMessage) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     bodyLimit: config.bodyLimitBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -19,7 +45,7 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
     // On close, idle keep-alive sockets go at once; busy ones finish their request first.
     forceCloseConnections: 'idle',
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
     bufferLogs: true,
     abortOnError: false,
     // Body parsing is ours (below), not Nest's default.
@@ -43,9 +69,17 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
       done(error as Error, undefined);
     }
   });
+  // nestjs-pino's Logger finds the request's logger (and so its reqId) here. Bound in a hook rather than
+  // in nestjs-pino's middleware: no pino-http, and no @fastify/middie pass per request.
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    storage.run(new Store(request.log), done);
+  });
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if (!QUIET_URLS.has(request.url)) {
+      request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    }
     done();
   });
 

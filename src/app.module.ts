@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
 import { BrokerModule } from './broker/broker.module';
 import { ChannelCatalogModule } from './channels/catalog/channel-catalog.module';
 import { ChannelsModule } from './channels/channels.module';
@@ -21,27 +20,20 @@ import { StatusModule } from './status/status.module';
 import { StoreModule } from './store/store.module';
 import { UsersModule } from './users/users.module';
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  /**
+   * `logger` is the root pino logger that Fastify also uses (see createRootLogger): Fastify
+   * gives each request its child with the request id, and nestjs-pino (`useExisting`) logs
+   * through it, so there is one logger and no pino-http middleware in the request path.
+   */
+  static forRoot(config: AppConfig, logger: PinoLogger): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggerModule.forRoot({
-          pinoHttp: {
-            level: config.logLevel,
-            // Tokens never reach the logs; message bodies are never logged at all.
-            redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["sec-websocket-protocol"]'], censor: '[redacted]' },
-            genReqId: (req: IncomingMessage) => {
-              const given = req.headers['x-request-id'];
-              return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-            },
-            autoLogging: { ignore: (req: IncomingMessage) => req.url === '/health/live' || req.url === '/metrics' },
-          },
-        }),
+        // No middleware: app.factory binds each request's logger in a Fastify onRequest hook.
+        LoggerModule.forRoot({ pinoHttp: { logger }, useExisting: true, forRoutes: [] }),
         MetricsModule,
         StoreModule,
         ChannelCatalogModule,

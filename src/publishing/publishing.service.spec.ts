@@ -5,11 +5,11 @@ import { ProblemException } from '../common/problem/problem';
 import { Topics } from '../common/topics';
 import { loadConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { FakeChannelRepository, FakeClientRepository, RecordingBroker } from '../testing/fakes';
+import { InMemoryChannelRepository, InMemoryClientRepository, RecordingBroker } from '../testing/fakes';
 import { PublishingService } from './publishing.service';
 
 describe('PublishingService', () => {
-  const clients = new FakeClientRepository();
+  const clients = new InMemoryClientRepository();
   const broker = new RecordingBroker();
   let service: PublishingService;
 
@@ -17,7 +17,7 @@ describe('PublishingService', () => {
     clients.reset();
     broker.published.length = 0;
     broker.failPublish = undefined;
-    const channels = new FakeChannelRepository([
+    const channels = new InMemoryChannelRepository([
       { name: 'news', types: ['BROADCAST', 'PRIVATE'], clientSend: false, maxMessageBytes: 1024 },
       { name: 'patches', types: ['BROADCAST'], communicationChannel: 'news', clientSend: true, maxMessageBytes: 8, rateLimit: { messages: 1, perSeconds: 60 } },
     ]);

@@ -6,22 +6,70 @@ import {
   type ClientPage,
   type ClientRecord,
   ClientRepository,
+  type ConnectionType,
   type ListClientsQuery,
   type RegisterInput,
   type StatusChange,
 } from '../store/client.repository';
 
-/** In-memory ClientRepository for unit tests (the real one is tested against dynalite). */
-export class FakeClientRepository extends ClientRepository {
-  readonly records = new Map<string, ClientRecord>();
+/** In-memory ClientRepository for unit tests (the DynamoDB one is tested against dynalite). `get` returns a snapshot, like a real store read. */
+export class InMemoryClientRepository extends ClientRepository {
+  private readonly records = new Map<string, ClientRecord>();
+  private gate?: { opened: Promise<void>; open: () => void };
+  /** Client ids passed to `get`, in order (lets a test wait for a CONNECT to reach the store). */
+  readonly reads: string[] = [];
+  failReads = false;
 
   reset(): void {
     this.records.clear();
+    this.reads.length = 0;
+    this.failReads = false;
+    this.release();
+  }
+
+  /** Adds (or replaces) a REGISTERED client. */
+  seed(
+    clientId: string,
+    options: { portal?: boolean; connectionType?: ConnectionType; status?: ClientRecord['status'] } = {},
+  ): ClientRecord {
+    const now = new Date().toISOString();
+    const record: ClientRecord = {
+      clientId,
+      status: options.status ?? 'REGISTERED',
+      connectionType: options.connectionType ?? 'WEBSOCKET',
+      portalClient: options.portal ?? false,
+      registeredAt: now,
+      updatedAt: now,
+    };
+    this.records.set(clientId, record);
+    return { ...record };
+  }
+
+  /** Makes `get` wait (after taking its snapshot) until `release()`. */
+  hold(): void {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    this.gate = { opened, open };
+  }
+
+  release(): void {
+    this.gate?.open();
+    this.gate = undefined;
+  }
+
+  peek(clientId: string): ClientRecord | undefined {
+    const record = this.records.get(clientId);
+    return record && { ...record };
   }
 
   async get(clientId: string): Promise<ClientRecord | undefined> {
-    const record = this.records.get(clientId);
-    return record && { ...record };
+    this.reads.push(clientId);
+    if (this.failReads) {
+      throw new Error('store down');
+    }
+    const record = this.peek(clientId);
+    await this.gate?.opened;
+    return record;
   }
 
   async register(input: RegisterInput): Promise<ClientRecord> {
@@ -43,67 +91,82 @@ export class FakeClientRepository extends ClientRepository {
   }
 
   async setStatus(clientId: string, change: StatusChange): Promise<ClientRecord | undefined> {
-    const existing = this.records.get(clientId);
-    if (!existing) {
+    const record = this.records.get(clientId);
+    if (record === undefined) {
       return undefined;
     }
-    const record: ClientRecord =
-      change.status === 'BANNED'
-        ? { ...existing, status: 'BANNED', updatedAt: change.now, bannedAt: existing.bannedAt ?? change.now, banReason: change.reason ?? existing.banReason }
-        : { ...existing, status: 'REGISTERED', updatedAt: change.now, bannedAt: undefined, banReason: undefined };
-    this.records.set(clientId, record);
+    record.status = change.status;
+    record.updatedAt = change.now;
+    if (change.status === 'BANNED') {
+      // Like the real store: banning twice keeps the first ban time.
+      record.bannedAt ??= change.now;
+      record.banReason = change.reason ?? record.banReason;
+    } else {
+      delete record.bannedAt;
+      delete record.banReason;
+    }
     return { ...record };
   }
 
-  async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined): Promise<void> {
+  async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void> {
     const record = this.records.get(clientId);
-    if (record) {
+    if (record !== undefined) {
       record.certificateIds = [...(record.certificateIds ?? []), certificateId];
-      if (certificateArn) {
+      if (certificateArn !== undefined) {
         record.certificateArns = [...(record.certificateArns ?? []), certificateArn];
       }
+      record.updatedAt = now;
     }
   }
 
   async touchLastSeen(clientId: string, now: string): Promise<void> {
     const record = this.records.get(clientId);
-    if (record) {
+    if (record !== undefined) {
       record.lastSeenAt = now;
     }
   }
 
+  /** Sorted by client id; the cursor is the last id of the previous page. */
   async list(query: ListClientsQuery): Promise<ClientPage> {
-    const all = [...this.records.values()].filter((r) => !query.status || r.status === query.status).sort((a, b) => a.clientId.localeCompare(b.clientId));
-    const start = query.cursor ? all.findIndex((r) => r.clientId > query.cursor!) : 0;
-    const items = start < 0 ? [] : all.slice(start, start + query.limit);
-    const last = items.at(-1);
-    return { items, nextCursor: last && all.indexOf(last) < all.length - 1 ? last.clientId : undefined };
+    const all = [...this.records.values()]
+      .filter((r) => query.status === undefined || r.status === query.status)
+      .sort((a, b) => a.clientId.localeCompare(b.clientId));
+    const rest = query.cursor === undefined ? all : all.filter((r) => r.clientId > query.cursor!);
+    const items = rest.slice(0, query.limit).map((r) => ({ ...r }));
+    return { items, nextCursor: rest.length > query.limit ? items.at(-1)?.clientId : undefined };
   }
 
   async ping(): Promise<void> {}
 }
 
-export class FakeChannelRepository extends ChannelRepository {
-  readonly channels = new Map<string, ChannelDefinition>();
+/** In-memory ChannelRepository for tests. */
+export class InMemoryChannelRepository extends ChannelRepository {
+  private readonly channels = new Map<string, ChannelDefinition>();
 
   constructor(initial: ChannelDefinition[] = []) {
     super();
-    for (const c of initial) {
-      this.channels.set(c.name, c);
+    this.reset(initial);
+  }
+
+  reset(channels: ChannelDefinition[] = []): void {
+    this.channels.clear();
+    for (const channel of channels) {
+      this.channels.set(channel.name, { ...channel });
     }
   }
 
   async list(): Promise<ChannelDefinition[]> {
-    return [...this.channels.values()];
+    return [...this.channels.values()].map((c) => ({ ...c }));
   }
 
   async get(name: string): Promise<ChannelDefinition | undefined> {
-    return this.channels.get(name);
+    const channel = this.channels.get(name);
+    return channel && { ...channel };
   }
 
   async put(channel: ChannelDefinition): Promise<boolean> {
     const created = !this.channels.has(channel.name);
-    this.channels.set(channel.name, channel);
+    this.channels.set(channel.name, { ...channel });
     return created;
   }
 

@@ -1,10 +1,10 @@
 import { ProblemException } from '../common/problem/problem';
 import { MetricsService } from '../metrics/metrics.service';
-import { FakeClientRepository, RecordingBroker } from '../testing/fakes';
+import { InMemoryClientRepository, RecordingBroker } from '../testing/fakes';
 import { UsersService } from './users.service';
 
 describe('UsersService.setStatus', () => {
-  const clients = new FakeClientRepository();
+  const clients = new InMemoryClientRepository();
   let broker: RecordingBroker;
   let metrics: MetricsService;
   let service: UsersService;

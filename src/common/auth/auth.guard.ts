@@ -5,10 +5,17 @@ import type { FastifyRequest } from 'fastify';
 import { ProblemCode, ProblemException } from '../problem/problem';
 import { PUBLIC_KEY, ROLES_KEY } from './auth.decorators';
 import type { Principal, Role } from './principal';
+import { bearerToken, verifiedExpiry, VerifiedTokens } from './verified-tokens';
 
-/** Global guard: a valid bearer JWT on every route not marked @Public, then the @Roles check. */
+/**
+ * Global guard: a valid bearer JWT on every route not marked @Public, then the @Roles check.
+ * passport-jwt verifies every token the first time it is seen; a token verified before
+ * (and not expired) is taken from VerifiedTokens instead.
+ */
 @Injectable()
 export class AuthGuard extends PassportAuthGuard('jwt') {
+  private readonly verified = new VerifiedTokens();
+
   constructor(private readonly reflector: Reflector) {
     super();
   }
@@ -18,9 +25,19 @@ export class AuthGuard extends PassportAuthGuard('jwt') {
     if (context.getType() !== 'http' || this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) {
       return true;
     }
-    await (super.canActivate(context) as Promise<boolean>);
+    const request = context.switchToHttp().getRequest<FastifyRequest & { user: Principal }>();
+    const token = bearerToken(request.headers.authorization);
+    const known = token === undefined ? undefined : this.verified.get(token);
+    if (known !== undefined) {
+      request.user = known;
+    } else {
+      await (super.canActivate(context) as Promise<boolean>);
+      if (token !== undefined) {
+        this.verified.set(token, request.user, verifiedExpiry(token));
+      }
+    }
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
-    const principal = context.switchToHttp().getRequest<FastifyRequest & { user: Principal }>().user;
+    const principal = request.user;
     if (roles !== undefined && !roles.includes(principal.role)) {
       throw ProblemException.forbidden(ProblemCode.FORBIDDEN, `This operation needs the ${roles.join(' or ')} role.`);
     }

@@ -1,0 +1,352 @@
+/**
+ * A small game-client helper for Web Communicator: registers (POST /v1/registrations),
+ * connects over MQTT/WebSocket with mqtt.js, subscribes to the topics the service lists
+ * (GET /v1/channels), dispatches messages by channel, and keeps the connection up:
+ * reconnects with exponential backoff, and registers again (a fresh connection token)
+ * when its token has expired or the broker refuses the connection.
+ *
+ *   const client = new GameClient({ baseUrl: 'http://localhost:3000', token: playerJwt });
+ *   client.on('CloudGemWebCommunicator', (m) => console.log(m.message));
+ *   await client.start();
+ *
+ * Only needs `mqtt` and Node's fetch (Node 20+); copy it into your game's tooling as is.
+ */
+import { EventEmitter } from 'node:events';
+import mqtt, { type MqttClient } from 'mqtt';
+
+/** What POST /v1/registrations returns (WEBSOCKET). */
+export interface Registration {
+  clientId: string;
+  connectionType: 'WEBSOCKET' | 'OPENSSL';
+  status: 'REGISTERED';
+  endpoint: string;
+  port: number;
+  url: string;
+  connectionToken?: string;
+  connectionTokenExpiresAt?: string;
+}
+
+export interface Subscription {
+  channel: string;
+  type: 'BROADCAST' | 'PRIVATE';
+  topic: string;
+}
+
+/** A delivered message: the envelope `{Channel, Message, Id, Time, From?}` plus where it came from. */
+export interface ChannelMessage {
+  channel: string;
+  message: string;
+  id: string;
+  time: string;
+  from?: string;
+  topic: string;
+  /** Sent to this client only (its private topic). */
+  direct: boolean;
+}
+
+export type MessageHandler = (message: ChannelMessage) => void;
+
+export interface GameClientOptions {
+  /** The service, e.g. `http://localhost:3000`. */
+  baseUrl: string;
+  /** The player's bearer token, or a function returning a fresh one (called for each HTTP request). */
+  token: string | (() => string | Promise<string>);
+  /** Reconnect delays: `initialMs` doubling up to `maxMs` (default 1 s to 30 s), with ±20 % jitter. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Credentials kept from an earlier run; used until the broker refuses them. */
+  registration?: Registration;
+  /** MQTT keepalive, seconds (default 30). */
+  keepaliveSeconds?: number;
+}
+
+/** A problem+json answer from the service. */
+export class ServiceError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    detail: string,
+  ) {
+    super(`${code}: ${detail}`);
+    this.name = 'ServiceError';
+  }
+}
+
+/** The broker refused the CONNECT (MQTT 3.1.1 return code: 4 bad credentials, 5 not authorized). */
+export class ConnectionRefusedError extends Error {
+  constructor(readonly returnCode: number, message: string) {
+    super(message);
+    this.name = 'ConnectionRefusedError';
+  }
+}
+
+export interface GameClientEvents {
+  /** Registered, with new credentials. */
+  registered: [Registration];
+  /** Connected and subscribed. */
+  connected: [{ clientId: string; topics: string[] }];
+  /** The live connection closed (network, server restart, ban...). */
+  disconnected: [];
+  /** The broker refused the CONNECT; the next attempt registers again. */
+  refused: [ConnectionRefusedError];
+  /** Registration answered 403 CLIENT_BANNED; the client keeps retrying at the backoff's pace. */
+  banned: [ServiceError];
+  /** Next attempt in `delayMs`, after `error`. */
+  retrying: [{ delayMs: number; attempt: number; error: Error }];
+}
+
+/** Refresh a connection token this long before it expires (clock skew, slow CONNECTs). */
+const EXPIRY_MARGIN_MS = 10_000;
+const REFUSED_CODES = new Set([4, 5]);
+
+export class GameClient {
+  /** Lifecycle events (see GameClientEvents). Messages go to `on(channel, handler)`. */
+  readonly events = new EventEmitter<GameClientEvents>();
+
+  private readonly handlers = new Map<string, Set<MessageHandler>>();
+  private readonly baseUrl: string;
+  private readonly initialBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private registration?: Registration;
+  private mqttClient?: MqttClient;
+  private timer?: NodeJS.Timeout;
+  private attempt = 0;
+  private running = false;
+  private firstConnect?: { resolve: () => void; promise: Promise<void> };
+
+  constructor(private readonly options: GameClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.initialBackoffMs = options.backoff?.initialMs ?? 1000;
+    this.maxBackoffMs = options.backoff?.maxMs ?? 30_000;
+    this.registration = options.registration;
+  }
+
+  /** Calls `handler` for each message of `channel` (`'*'`: every channel). Returns an unsubscribe function. */
+  on(channel: string, handler: MessageHandler): () => void {
+    let set = this.handlers.get(channel);
+    if (set === undefined) {
+      set = new Set();
+      this.handlers.set(channel, set);
+    }
+    set.add(handler);
+    return () => set.delete(handler);
+  }
+
+  get clientId(): string | undefined {
+    return this.registration?.clientId;
+  }
+
+  get connected(): boolean {
+    return this.mqttClient?.connected === true;
+  }
+
+  /** The current MQTT connection, if any. */
+  get connection(): MqttClient | undefined {
+    return this.mqttClient;
+  }
+
+  /** Starts connecting; resolves once connected and subscribed the first time. Keeps reconnecting until stop(). */
+  start(): Promise<void> {
+    if (!this.running) {
+      this.running = true;
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.firstConnect = { resolve, promise };
+      void this.connect();
+    }
+    return this.firstConnect!.promise;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    const client = this.mqttClient;
+    this.mqttClient = undefined;
+    await client?.endAsync(true);
+  }
+
+  /** Sends a message to a channel open to client sends (POST /v1/channels/{channel}/messages). */
+  async send(channel: string, message: string): Promise<{ messageId: string; channel: string; topic: string }> {
+    return this.request('POST', `/v1/channels/${encodeURIComponent(channel)}/messages`, { message });
+  }
+
+  /** Registers (again) for fresh broker credentials. */
+  async register(): Promise<Registration> {
+    const registration = await this.request<Registration>('POST', '/v1/registrations', { connectionType: 'WEBSOCKET' });
+    this.registration = registration;
+    this.events.emit('registered', registration);
+    return registration;
+  }
+
+  async listSubscriptions(): Promise<Subscription[]> {
+    return (await this.request<{ subscriptions: Subscription[] }>('GET', '/v1/channels')).subscriptions;
+  }
+
+  // ---- connection loop -------------------------------------------------------------------------
+
+  private async connect(): Promise<void> {
+    if (!this.running) {
+      return;
+    }
+    let client: MqttClient | undefined;
+    try {
+      const registration = this.usable(this.registration) ? this.registration! : await this.register();
+      const subscriptions = await this.listSubscriptions();
+      if (!this.running) {
+        return;
+      }
+      const connection = await this.open(registration);
+      client = connection;
+      if (!this.running) {
+        await connection.endAsync(true);
+        return;
+      }
+      connection.once('close', () => this.lost(connection));
+      // Every topic the service lists for this client (channels riding on another share its topic).
+      const topics = [...new Set(subscriptions.map((s) => s.topic))];
+      if (topics.length > 0) {
+        await connection.subscribeAsync(topics, { qos: 0 });
+      }
+      this.attempt = 0;
+      this.events.emit('connected', { clientId: registration.clientId, topics });
+      this.firstConnect?.resolve();
+    } catch (error) {
+      if (client !== undefined && this.mqttClient === client) {
+        this.mqttClient = undefined;
+        client.end(true);
+      }
+      this.failed(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** A token that is there and not about to expire (by this machine's clock; the broker has the last word). */
+  private usable(registration: Registration | undefined): boolean {
+    if (registration?.connectionToken === undefined) {
+      return false;
+    }
+    const expiresAt = Date.parse(registration.connectionTokenExpiresAt ?? '');
+    return Number.isNaN(expiresAt) || expiresAt - Date.now() > EXPIRY_MARGIN_MS;
+  }
+
+  /** One MQTT connection attempt; rejects with ConnectionRefusedError on a refused CONNACK. */
+  private open(registration: Registration): Promise<MqttClient> {
+    const client = mqtt.connect(registration.url, {
+      clientId: registration.clientId,
+      username: registration.clientId,
+      password: registration.connectionToken,
+      protocolVersion: 4,
+      clean: true,
+      keepalive: this.options.keepaliveSeconds ?? 30,
+      connectTimeout: 10_000,
+      // Reconnects are ours: each may need a new registration first.
+      reconnectPeriod: 0,
+    });
+    this.mqttClient = client;
+    client.on('message', (topic, payload) => this.dispatch(topic, payload, registration.clientId));
+    return new Promise((resolve, reject) => {
+      const fail = (error: Error): void => {
+        client.removeListener('connect', ok);
+        client.end(true);
+        if (this.mqttClient === client) {
+          this.mqttClient = undefined;
+        }
+        const code = (error as Error & { code?: unknown }).code;
+        reject(typeof code === 'number' && REFUSED_CODES.has(code) ? new ConnectionRefusedError(code, error.message) : error);
+      };
+      const ok = (): void => {
+        client.removeListener('error', fail);
+        client.removeListener('close', closed);
+        // Later errors surface as 'close', which triggers a reconnect.
+        client.on('error', () => undefined);
+        resolve(client);
+      };
+      const closed = (): void => fail(new Error('connection closed before CONNACK'));
+      client.once('connect', ok);
+      client.once('error', fail);
+      client.once('close', closed);
+    });
+  }
+
+  private lost(client: MqttClient): void {
+    if (this.mqttClient !== client) {
+      return;
+    }
+    this.mqttClient = undefined;
+    client.end(true);
+    this.events.emit('disconnected');
+    if (this.running) {
+      // First retry after a working session is quick; a ban or an outage then backs off.
+      this.schedule(new Error('connection lost'), 0);
+    }
+  }
+
+  private failed(error: Error): void {
+    if (error instanceof ConnectionRefusedError) {
+      // Expired, revoked or foreign credentials: register again on the next attempt.
+      this.registration = undefined;
+      this.events.emit('refused', error);
+    } else if (error instanceof ServiceError && error.code === 'CLIENT_BANNED') {
+      this.events.emit('banned', error);
+    }
+    if (this.running) {
+      this.schedule(error, this.backoff());
+    }
+  }
+
+  private backoff(): number {
+    const base = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** this.attempt);
+    this.attempt += 1;
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  private schedule(error: Error, delayMs: number): void {
+    clearTimeout(this.timer);
+    this.events.emit('retrying', { delayMs, attempt: this.attempt, error });
+    this.timer = setTimeout(() => void this.connect(), delayMs);
+  }
+
+  private dispatch(topic: string, payload: Buffer, clientId: string): void {
+    let envelope: { Channel?: unknown; Message?: unknown; Id?: unknown; Time?: unknown; From?: unknown };
+    try {
+      envelope = JSON.parse(payload.toString('utf8')) as typeof envelope;
+    } catch {
+      return;
+    }
+    if (typeof envelope.Channel !== 'string' || typeof envelope.Message !== 'string') {
+      return;
+    }
+    const message: ChannelMessage = {
+      channel: envelope.Channel,
+      message: envelope.Message,
+      id: String(envelope.Id ?? ''),
+      time: String(envelope.Time ?? ''),
+      from: typeof envelope.From === 'string' ? envelope.From : undefined,
+      topic,
+      direct: topic.endsWith(`/client/${clientId}`),
+    };
+    for (const handler of [...(this.handlers.get(message.channel) ?? []), ...(this.handlers.get('*') ?? [])]) {
+      try {
+        handler(message);
+      } catch {
+        // A failing handler must not stop delivery to the others.
+      }
+    }
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------------------
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const token = typeof this.options.token === 'function' ? await this.options.token() : this.options.token;
+    const response = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    const data = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!response.ok) {
+      const problem = (data ?? {}) as { code?: string; detail?: string };
+      throw new ServiceError(response.status, problem.code ?? `HTTP_${response.status}`, problem.detail ?? response.statusText);
+    }
+    return data as T;
+  }
+}
