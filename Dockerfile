@@ -20,6 +20,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY config ./config
+# The admin portal's static files (served at /portal; mqtt.min.js comes from node_modules/mqtt).
+COPY portal ./portal
 # DATA_DIR for the embedded default (unused with BROKER=aws-iot STORE=dynamodb); mount a volume here to keep it.
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

@@ -93,7 +93,9 @@ export class ChannelsView {
     }
     this.comm.replaceChildren(
       h('option', { value: '' }, 'its own topics'),
-      ...this.channels.filter((c) => c.name !== channel?.name && !c.communicationChannel).map((c) => h('option', { value: c.name }, c.name)),
+      ...this.channels
+        .filter((c) => c.name !== channel?.name && !c.communicationChannel)
+        .map((c) => h('option', { value: c.name }, c.name)),
     );
     this.comm.value = channel?.communicationChannel ?? '';
     this.clientSend.checked = channel?.clientSend ?? false;

@@ -73,7 +73,8 @@ export function showErrors(form, error, aliases = {}) {
       path = path.slice(0, path.lastIndexOf('/'));
     }
     // A nested field's message goes to its group's error line (e.g. the rate limit fieldset).
-    const target = container?.querySelector(':scope > .field-error') ?? container?.closest('fieldset.field')?.querySelector(':scope > .field-error');
+    const target =
+      container?.querySelector(':scope > .field-error') ?? container?.closest('fieldset.field')?.querySelector(':scope > .field-error');
     if (!container || !target) {
       formLevel.push(field ? `${field}: ${message}` : message);
       continue;

@@ -22,6 +22,7 @@ export class UsersView {
     this.page = 0;
     this.nextCursor = undefined;
     this.searching = undefined;
+    this.latest = 0;
     this.dialog = new StatusDialog(api, (clientId) => this.afterStatusChange(clientId));
 
     this.status.addEventListener('change', () => void this.reset());
@@ -56,9 +57,13 @@ export class UsersView {
       return;
     }
     const cursor = page === this.cursors.length ? this.nextCursor : this.cursors[page];
-    this.busy(true);
+    const request = this.begin();
     try {
       const result = await this.api.listUsers({ status: this.status.value || undefined, limit: Number(this.limit.value), cursor });
+      if (request !== this.latest) {
+        return;
+      }
+      this.searching = undefined;
       this.page = page;
       this.cursors[page] = cursor;
       this.cursors.length = page + 1;
@@ -66,9 +71,11 @@ export class UsersView {
       this.render(result.users);
       this.message.textContent = result.users.length === 0 ? 'No users match.' : '';
     } catch (error) {
-      this.fail(error);
+      if (request === this.latest) {
+        this.fail(error);
+      }
     } finally {
-      this.busy(false);
+      this.end(request);
     }
   }
 
@@ -78,13 +85,19 @@ export class UsersView {
       await this.go(0);
       return;
     }
-    this.busy(true);
+    const request = this.begin();
     try {
       const user = await this.api.getUser(clientId);
+      if (request !== this.latest) {
+        return;
+      }
       this.searching = clientId;
       this.render([user]);
       this.message.textContent = `Showing ${clientId}. Clear the search to see every user.`;
     } catch (error) {
+      if (request !== this.latest) {
+        return;
+      }
       if (error.status === 404 || error.status === 400) {
         this.searching = clientId;
         this.render([]);
@@ -93,6 +106,19 @@ export class UsersView {
         this.fail(error);
       }
     } finally {
+      this.end(request);
+    }
+  }
+
+  /** Numbers each load: only the latest one may render (an older, slower answer is dropped). */
+  begin() {
+    this.latest += 1;
+    this.busy(true);
+    return this.latest;
+  }
+
+  end(request) {
+    if (request === this.latest) {
       this.busy(false);
     }
   }
@@ -118,7 +144,12 @@ export class UsersView {
         const banned = user.status === 'BANNED';
         const action = h(
           'button',
-          { type: 'button', className: banned ? 'secondary small' : 'danger small', dataset: { clientId: user.clientId, action: banned ? 'unban' : 'ban' }, 'aria-label': `${banned ? 'Un-ban' : 'Ban'} ${user.clientId}` },
+          {
+            type: 'button',
+            className: banned ? 'secondary small' : 'danger small',
+            dataset: { clientId: user.clientId, action: banned ? 'unban' : 'ban' },
+            'aria-label': `${banned ? 'Un-ban' : 'Ban'} ${user.clientId}`,
+          },
           banned ? 'Un-ban' : 'Ban',
         );
         action.addEventListener('click', () => this.dialog.open(user, action));

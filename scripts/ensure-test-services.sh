@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests talk to are there; idempotent, safe to run again.
 #  - mosquitto_sub / mosquitto_pub (e2e tests over mutual TLS): installs mosquitto-clients when missing;
+#  - Chromium at /usr/bin/chromium (the portal's browser test): installs Debian's chromium when missing;
 #  - RabbitMQ on 127.0.0.1:5672, guest/guest (npm run test:service): starts it when the port doesn't
 #    answer, installing Debian's rabbitmq-server first when it isn't there.
 # Prints what it did; exits non-zero with the reason when it can't.
@@ -41,6 +42,15 @@ else
   apt_install mosquitto-clients || fail "apt-get install mosquitto-clients failed"
   command -v mosquitto_sub >/dev/null 2>&1 || fail "mosquitto_sub still missing after installing mosquitto-clients"
   say "mosquitto clients: installed"
+fi
+
+# ---- Chromium (test/portal.e2e-spec.ts drives the portal in headless Chromium via playwright-core) ----
+if [ -x /usr/bin/chromium ]; then
+  say "chromium: present (/usr/bin/chromium)"
+else
+  apt_install chromium fonts-liberation || fail "apt-get install chromium failed"
+  [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium still missing after installing chromium"
+  say "chromium: installed"
 fi
 
 # ---- RabbitMQ ---------------------------------------------------------------------------------

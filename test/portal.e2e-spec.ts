@@ -51,6 +51,28 @@ describe('admin portal (/portal) in headless Chromium', () => {
     await page.click('#sign-in-form button[type="submit"]');
   }
 
+  /** Waits until the users table has settled on `label` with `count` rows; returns their client ids. */
+  async function showing(label: string, count: number): Promise<string[]> {
+    let ids: Array<string | undefined> = [];
+    let text: string | null = null;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if ((await page.getAttribute('#users-table', 'aria-busy')) === 'false') {
+        ids = await page
+          .locator('#users-table tbody tr')
+          .evaluateAll((rows) => rows.map((r) => (r as unknown as BrowserElement).dataset.clientId));
+        text = await page.textContent('#users-page');
+        if (ids.length === count && text === label) {
+          return ids as string[];
+        }
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`users table: expected ${label} with ${count} rows, shows ${String(text)} with ${ids.join(', ')}`);
+      }
+      await sleep(50);
+    }
+  }
+
   function row(clientId: string) {
     return page.locator(`#users-table tbody tr[data-client-id="${clientId}"]`);
   }
@@ -73,6 +95,8 @@ describe('admin portal (/portal) in headless Chromium', () => {
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, reducedMotion: 'reduce' });
     page = await context.newPage();
+    // Fail a step with its own message rather than at the test's timeout.
+    page.setDefaultTimeout(10_000);
     // Reported by the page itself: a CSP violation would mean the page breaks its own policy.
     await page.addInitScript(() => {
       document.addEventListener('securitypolicyviolation', (event) => {
@@ -117,6 +141,17 @@ describe('admin portal (/portal) in headless Chromium', () => {
     expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
     const traversal = await request(t.url).get('/portal/..%2f..%2fpackage.json');
     expect([400, 403, 404]).toContain(traversal.status);
+    // Registering the portal's plugin must not take the API's routes away from Nest's error handling.
+    const malformed = await request(t.url)
+      .post('/v1/messages/broadcast')
+      .set(t.auth('svc', 'service'))
+      .set('Content-Type', 'application/json')
+      .send('{"channel":');
+    expect([malformed.status, malformed.headers['content-type'], malformed.body.code]).toEqual([
+      400,
+      expect.stringMatching(/^application\/problem\+json/),
+      'MALFORMED_JSON',
+    ]);
     const spec = (await request(t.url).get('/openapi.json')).body as { paths: Record<string, unknown> };
     expect(Object.keys(spec.paths).filter((p) => p.startsWith('/portal'))).toEqual([]);
   });
@@ -144,36 +179,30 @@ describe('admin portal (/portal) in headless Chromium', () => {
 
   it('pages through users with Next / Previous, filters by status and finds one by id', async () => {
     await page.selectOption('#users-limit', '10');
-    await page.locator('#users-page').filter({ hasText: 'Page 1' }).waitFor();
-    await expect(page.locator('#users-table tbody tr').count()).resolves.toBe(10);
-    const firstPage = await page.locator('#users-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as unknown as BrowserElement).dataset.clientId));
+    const firstPage = await showing('Page 1', 10);
     expect(await page.isEnabled('#users-next')).toBe(true);
     expect(await page.isDisabled('#users-prev')).toBe(true);
 
     await page.click('#users-next');
-    await page.locator('#users-page').filter({ hasText: 'Page 2' }).waitFor();
-    const secondPage = await page.locator('#users-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as unknown as BrowserElement).dataset.clientId));
     // 12 players + the portal's own registration (root) = 13 users: 10 + 3, no overlap.
-    expect(secondPage).toHaveLength(3);
+    const secondPage = await showing('Page 2', 3);
     expect(new Set([...firstPage, ...secondPage]).size).toBe(13);
     expect(await page.isDisabled('#users-next')).toBe(true);
 
     await page.click('#users-prev');
-    await page.locator('#users-page').filter({ hasText: 'Page 1' }).waitFor();
-    expect(await page.locator('#users-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as unknown as BrowserElement).dataset.clientId))).toEqual(firstPage);
+    expect(await showing('Page 1', 10)).toEqual(firstPage);
 
     await page.fill('#users-search-id', 'player-07');
     await page.press('#users-search-id', 'Enter');
-    await page.locator('#users-page').filter({ hasText: 'Search result' }).waitFor();
-    await expect(page.locator('#users-table tbody tr').count()).resolves.toBe(1);
-    await row('player-07').waitFor();
+    expect(await showing('Search result', 1)).toEqual(['player-07']);
 
     await page.fill('#users-search-id', 'nobody-here');
     await page.press('#users-search-id', 'Enter');
     await page.locator('#users-message').filter({ hasText: 'No user nobody-here' }).waitFor();
+    await showing('Search result', 0);
 
     await page.selectOption('#users-limit', '25');
-    await row('player-live').waitFor();
+    expect(await showing('Page 1', 13)).toContain('player-live');
   });
 
   it('bans a connected client from a confirmation dialog: its live connection drops and the table says BANNED', async () => {
@@ -208,9 +237,7 @@ describe('admin portal (/portal) in headless Chromium', () => {
 
     // Status filter: only the banned one.
     await page.selectOption('#users-status', 'BANNED');
-    await page.locator('#users-page').filter({ hasText: 'Page 1' }).waitFor();
-    await eventually(() => page.locator('#users-table tbody tr').count(), 1);
-    await row('player-live').waitFor();
+    expect(await showing('Page 1', 1)).toEqual(['player-live']);
 
     // Escape cancels the dialog and gives focus back to the button that opened it.
     await page.getByRole('button', { name: 'Un-ban player-live', exact: true }).click();
@@ -225,14 +252,20 @@ describe('admin portal (/portal) in headless Chromium', () => {
     expect(await page.textContent('#live-status')).toBe(`Live: ${PREFIX}/#`);
 
     // A message published by someone else shows up too.
-    await request(t.url).post('/v1/messages/broadcast').set(t.auth('content-service', 'service')).send({ channel: 'patches', message: 'patch 1.2 is out' });
+    await request(t.url)
+      .post('/v1/messages/broadcast')
+      .set(t.auth('content-service', 'service'))
+      .send({ channel: 'patches', message: 'patch 1.2 is out' });
     await page.locator('#live-feed li').filter({ hasText: 'patch 1.2 is out' }).waitFor();
 
     await page.check('input[name="kind"][value="broadcast"]');
     await page.selectOption('#send-channel', 'news');
     await page.fill('#send-message', 'hello from the portal <b>not bold</b>');
     await page.click('#send-form button[type="submit"]');
-    await page.locator('#send-result').filter({ hasText: `on ${PREFIX}/news` }).waitFor();
+    await page
+      .locator('#send-result')
+      .filter({ hasText: `on ${PREFIX}/news` })
+      .waitFor();
     const item = page.locator('#live-feed li').filter({ hasText: 'hello from the portal' });
     await item.waitFor();
     // Shown as text, never as HTML.
@@ -248,7 +281,10 @@ describe('admin portal (/portal) in headless Chromium', () => {
     await page.locator('#send-form-error').filter({ hasText: 'USER_NOT_FOUND' }).waitFor();
     await page.fill('#send-client', 'player-01');
     await page.click('#send-form button[type="submit"]');
-    await page.locator('#send-result').filter({ hasText: `${PREFIX}/news/client/player-01` }).waitFor();
+    await page
+      .locator('#send-result')
+      .filter({ hasText: `${PREFIX}/news/client/player-01` })
+      .waitFor();
     await page.locator('#live-feed li').filter({ hasText: 'to player-01' }).waitFor();
     await page.check('input[name="kind"][value="broadcast"]');
     await page.fill('#send-message', 'new pak available');
@@ -292,7 +328,14 @@ describe('admin portal (/portal) in headless Chromium', () => {
     expect(await page.isHidden('#channel-form')).toBe(true);
     const saved = await request(t.url).get('/v1/admin/channels').set(t.auth('root', 'admin'));
     expect(saved.body.channels).toContainEqual(
-      expect.objectContaining({ name: 'tournament', types: ['BROADCAST'], clientSend: true, maxMessageBytes: 512, rateLimit: { messages: 3, perSeconds: 10 }, messageSchema: { type: 'object', required: ['round'] } }),
+      expect.objectContaining({
+        name: 'tournament',
+        types: ['BROADCAST'],
+        clientSend: true,
+        maxMessageBytes: 512,
+        rateLimit: { messages: 3, perSeconds: 10 },
+        messageSchema: { type: 'object', required: ['round'] },
+      }),
     );
     await page.locator('#send-channel option[value="tournament"]').waitFor({ state: 'attached' });
   });

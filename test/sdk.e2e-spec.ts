@@ -62,7 +62,14 @@ describe('the service through the SDK', () => {
     const registered = await alice.POST('/v1/registrations', { body: { connectionType: 'WEBSOCKET' } });
     expect(registered.response.status).toBe(201);
     const reg = registered.data!;
-    expect(reg).toEqual(expect.objectContaining({ clientId: 'alice', status: 'REGISTERED', url: expect.stringMatching(/^ws:\/\//), connectionToken: expect.any(String) }));
+    expect(reg).toEqual(
+      expect.objectContaining({
+        clientId: 'alice',
+        status: 'REGISTERED',
+        url: expect.stringMatching(/^ws:\/\//),
+        connectionToken: expect.any(String),
+      }),
+    );
 
     const { data: listed } = await alice.GET('/v1/channels');
     expect(listed!.subscriptions).toEqual([
@@ -79,10 +86,14 @@ describe('the service through the SDK', () => {
     expect(broadcast.response.status).toBe(202);
     expect(broadcast.data).toEqual({ messageId: expect.any(String), channel: 'news', topic: `${PREFIX}/news` });
 
-    const direct = await unwrap(service.POST('/v1/messages/direct', { body: { channel: 'news', clientId: 'alice', message: 'for alice' } }));
+    const direct = await unwrap(
+      service.POST('/v1/messages/direct', { body: { channel: 'news', clientId: 'alice', message: 'for alice' } }),
+    );
     expect(direct.topic).toBe(`${PREFIX}/news/client/alice`);
 
-    const sent = await unwrap(alice.POST('/v1/channels/{channel}/messages', { params: { path: { channel: 'chat' } }, body: { message: 'gg' } }));
+    const sent = await unwrap(
+      alice.POST('/v1/channels/{channel}/messages', { params: { path: { channel: 'chat' } }, body: { message: 'gg' } }),
+    );
     expect(sent.channel).toBe('chat');
 
     const received = await watcher.waitFor(3);
@@ -108,26 +119,43 @@ describe('the service through the SDK', () => {
     expect(seen.sort()).toEqual(['alice', 'bob', 'carol']);
 
     const bob = await unwrap(admin.GET('/v1/admin/users/{clientId}', { params: { path: { clientId: 'bob' } } }));
-    expect(bob).toEqual(expect.objectContaining({ clientId: 'bob', status: 'REGISTERED', connectionType: 'WEBSOCKET', portalClient: false }));
+    expect(bob).toEqual(
+      expect.objectContaining({ clientId: 'bob', status: 'REGISTERED', connectionType: 'WEBSOCKET', portalClient: false }),
+    );
 
-    const banned = await unwrap(admin.PATCH('/v1/admin/users/{clientId}', { params: { path: { clientId: 'bob' } }, body: { status: 'BANNED', reason: 'spam' } }));
+    const banned = await unwrap(
+      admin.PATCH('/v1/admin/users/{clientId}', { params: { path: { clientId: 'bob' } }, body: { status: 'BANNED', reason: 'spam' } }),
+    );
     expect(banned).toEqual(expect.objectContaining({ status: 'BANNED', banReason: 'spam', bannedAt: expect.any(String) }));
-    const refused = await createWebCommunicatorClient(t.url, t.token('bob')).POST('/v1/registrations', { body: { connectionType: 'WEBSOCKET' } });
+    const refused = await createWebCommunicatorClient(t.url, t.token('bob')).POST('/v1/registrations', {
+      body: { connectionType: 'WEBSOCKET' },
+    });
     expect(refused.response.status).toBe(403);
     expect(refused.error?.code).toBe('CLIENT_BANNED');
 
     const onlyBanned = await unwrap(admin.GET('/v1/admin/users', { params: { query: { status: 'BANNED' } } }));
     expect(onlyBanned.users.map((u) => u.clientId)).toEqual(['bob']);
-    const back = await unwrap(admin.PATCH('/v1/admin/users/{clientId}', { params: { path: { clientId: 'bob' } }, body: { status: 'REGISTERED' } }));
+    const back = await unwrap(
+      admin.PATCH('/v1/admin/users/{clientId}', { params: { path: { clientId: 'bob' } }, body: { status: 'REGISTERED' } }),
+    );
     expect(back.status).toBe('REGISTERED');
   });
 
   it('puts, lists and deletes channels', async () => {
-    const definition: ChannelDefinition = { types: ['BROADCAST'], clientSend: true, maxMessageBytes: 256, rateLimit: { messages: 5, perSeconds: 10 }, messageSchema: { type: 'object' } };
+    const definition: ChannelDefinition = {
+      types: ['BROADCAST'],
+      clientSend: true,
+      maxMessageBytes: 256,
+      rateLimit: { messages: 5, perSeconds: 10 },
+      messageSchema: { type: 'object' },
+    };
     const created = await admin.PUT('/v1/admin/channels/{channel}', { params: { path: { channel: 'tournament' } }, body: definition });
     expect(created.response.status).toBe(201);
     expect(created.data).toEqual({ name: 'tournament', ...definition });
-    const replaced = await admin.PUT('/v1/admin/channels/{channel}', { params: { path: { channel: 'tournament' } }, body: { ...definition, clientSend: false } });
+    const replaced = await admin.PUT('/v1/admin/channels/{channel}', {
+      params: { path: { channel: 'tournament' } },
+      body: { ...definition, clientSend: false },
+    });
     expect(replaced.response.status).toBe(200);
     expect(replaced.data?.clientSend).toBe(false);
 
@@ -149,9 +177,14 @@ describe('the service through the SDK', () => {
     const problem: Problem | undefined = error;
     const code: ProblemCode | undefined = problem?.code;
     expect(code).toBe('CHANNEL_NOT_FOUND');
-    expect(problem).toEqual(expect.objectContaining({ status: 404, type: expect.any(String), title: expect.any(String), detail: expect.any(String) }));
+    expect(problem).toEqual(
+      expect.objectContaining({ status: 404, type: expect.any(String), title: expect.any(String), detail: expect.any(String) }),
+    );
 
-    const invalid = await admin.PUT('/v1/admin/channels/{channel}', { params: { path: { channel: 'bad' } }, body: { types: ['BROADCAST'], maxMessageBytes: 999_999 } });
+    const invalid = await admin.PUT('/v1/admin/channels/{channel}', {
+      params: { path: { channel: 'bad' } },
+      body: { types: ['BROADCAST'], maxMessageBytes: 999_999 },
+    });
     expect(invalid.error?.code).toBe('VALIDATION_FAILED');
     expect(invalid.error?.errors).toEqual([expect.objectContaining({ field: '/maxMessageBytes' })]);
 

@@ -68,7 +68,7 @@ export class PortalModule implements OnModuleInit {
 
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
-  async onModuleInit(): Promise<void> {
+  onModuleInit(): void {
     const mqttBundleDir = join(dirname(require.resolve('mqtt/package.json')), 'dist');
     if (!existsSync(join(PORTAL_ROOT, 'index.html')) || !existsSync(join(mqttBundleDir, 'mqtt.min.js'))) {
       // An image built without the portal's files still serves the API.
@@ -76,6 +76,10 @@ export class PortalModule implements OnModuleInit {
       return;
     }
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    await fastify.register(portalPlugin, { root: PORTAL_ROOT, mqttBundleDir });
+    // Queued, not awaited: awaiting would load Fastify's plugin queue now, and every route already
+    // declared would keep Fastify's default error handler instead of the one Nest installs later in
+    // init (then parse errors would leave as plain JSON rather than problem+json). Fastify loads it
+    // with the rest at ready(); an error there fails the start.
+    void fastify.register(portalPlugin, { root: PORTAL_ROOT, mqttBundleDir });
   }
 }

@@ -48,7 +48,11 @@ export type TokenSource = string | (() => string | undefined | Promise<string | 
  * A client for the service at `baseUrl` (e.g. `http://localhost:3000`),
  * sending `Authorization: Bearer <token>` when a token is given.
  */
-export function createWebCommunicatorClient(baseUrl: string, token?: TokenSource, options: Omit<ClientOptions, 'baseUrl'> = {}): WebCommunicatorClient {
+export function createWebCommunicatorClient(
+  baseUrl: string,
+  token?: TokenSource,
+  options: Omit<ClientOptions, 'baseUrl'> = {},
+): WebCommunicatorClient {
   const client = createClient<paths>({ ...options, baseUrl: baseUrl.replace(/\/+$/, '') });
   if (token !== undefined) {
     const auth: Middleware = {
@@ -82,7 +86,12 @@ export class WebCommunicatorError extends Error {
 }
 
 export function isProblem(value: unknown): value is Problem {
-  return typeof value === 'object' && value !== null && typeof (value as { code?: unknown }).code === 'string' && typeof (value as { status?: unknown }).status === 'number';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { code?: unknown }).code === 'string' &&
+    typeof (value as { status?: unknown }).status === 'number'
+  );
 }
 
 /**

@@ -39,7 +39,11 @@ async function mint(sub: string, role?: string): Promise<string> {
 }
 
 async function post(url: string, token: string, body: unknown): Promise<{ messageId: string; topic: string }> {
-  const response = await fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const data = (await response.json()) as { messageId: string; topic: string; code?: string; detail?: string };
   if (!response.ok) {
     throw new Error(`${url}: ${response.status} ${data.code}: ${data.detail}`);
@@ -107,14 +111,21 @@ async function main(): Promise<number> {
   }
   const time = new Date().toLocaleTimeString();
   if (broadcastChannel !== undefined) {
-    const result = await post(`${baseUrl}/v1/messages/broadcast`, serviceToken, { channel: broadcastChannel, message: `Hello from the demo service (${time})` });
+    say(`  >> a backend service broadcasts on ${broadcastChannel}`);
+    const result = await post(`${baseUrl}/v1/messages/broadcast`, serviceToken, {
+      channel: broadcastChannel,
+      message: `Hello from the demo service (${time})`,
+    });
     sent.push(result.messageId);
-    say(`  >> broadcast on ${broadcastChannel} (${result.topic})`);
   }
   if (directChannel !== undefined) {
-    const result = await post(`${baseUrl}/v1/messages/direct`, serviceToken, { channel: directChannel, clientId, message: `Just for you, ${clientId} (${time})` });
+    say(`  >> and sends ${clientId} a direct message on ${directChannel}`);
+    const result = await post(`${baseUrl}/v1/messages/direct`, serviceToken, {
+      channel: directChannel,
+      clientId,
+      message: `Just for you, ${clientId} (${time})`,
+    });
     sent.push(result.messageId);
-    say(`  >> direct message on ${directChannel} (${result.topic})`);
   }
 
   if (values.once) {

@@ -73,7 +73,10 @@ export class ServiceError extends Error {
 
 /** The broker refused the CONNECT (MQTT 3.1.1 return code: 4 bad credentials, 5 not authorized). */
 export class ConnectionRefusedError extends Error {
-  constructor(readonly returnCode: number, message: string) {
+  constructor(
+    readonly returnCode: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'ConnectionRefusedError';
   }
@@ -190,7 +193,6 @@ export class GameClient {
     let client: MqttClient | undefined;
     try {
       const registration = this.usable(this.registration) ? this.registration! : await this.register();
-      const subscriptions = await this.listSubscriptions();
       if (!this.running) {
         return;
       }
@@ -201,6 +203,8 @@ export class GameClient {
         return;
       }
       connection.once('close', () => this.lost(connection));
+      // Asked on every connect: channels may have changed while we were away.
+      const subscriptions = await this.listSubscriptions();
       // Every topic the service lists for this client (channels riding on another share its topic).
       const topics = [...new Set(subscriptions.map((s) => s.topic))];
       if (topics.length > 0) {
@@ -317,8 +321,8 @@ export class GameClient {
     const message: ChannelMessage = {
       channel: envelope.Channel,
       message: envelope.Message,
-      id: String(envelope.Id ?? ''),
-      time: String(envelope.Time ?? ''),
+      id: typeof envelope.Id === 'string' ? envelope.Id : '',
+      time: typeof envelope.Time === 'string' ? envelope.Time : '',
       from: typeof envelope.From === 'string' ? envelope.From : undefined,
       topic,
       direct: topic.endsWith(`/client/${clientId}`),
