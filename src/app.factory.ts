@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { Store, storage } from 'nestjs-pino/storage';
 import pino, { type Logger as PinoLogger } from 'pino';
 import { HttpDrain } from './common/http-drain';
 import { parseJsonBody } from './common/problem/json-body';
+import { sendProblem, writeRawProblem } from './common/problem/problem.filter';
 import { createValidationPipe } from './common/problem/validation';
 import type { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
@@ -27,7 +29,7 @@ export function createRootLogger(config: AppConfig): PinoLogger {
 
 /** Builds the whole app (not listening yet). Used by main, the tests and the OpenAPI writer. */
 export async function createApp(config: AppConfig, options: { logger?: boolean } = {}): Promise<NestFastifyApplication> {
-  const logger = createRootLogger(config);
+  const logger = createRootLogger(options.logger === false ? { ...config, logLevel: 'silent' } : config);
   const adapter = new FastifyAdapter({
     // Fastify's own logger is the service's logger: every request gets a child carrying `reqId`.
     loggerInstance: logger,
@@ -44,6 +46,12 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
     return503OnClosing: true,
     // On close, idle keep-alive sockets go at once; busy ones finish their request first.
     forceCloseConnections: 'idle',
+    // Long enough that an over-long id reaches validation (400 VALIDATION_FAILED) instead of the router's 414.
+    routerOptions: { maxParamLength: 1024 },
+    // Errors raised before a route is chosen (bad percent-encoding...) and by Node's HTTP parser (431,
+    // malformed requests) are problem+json too, not Fastify's default JSON.
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => sendProblem(error, request, reply, logger),
+    clientErrorHandler: (error, socket) => writeRawProblem(error, socket),
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
     bufferLogs: true,
@@ -72,7 +80,7 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
   // nestjs-pino's Logger finds the request's logger (and so its reqId) here. Bound in a hook rather than
   // in nestjs-pino's middleware: no pino-http, and no @fastify/middie pass per request.
   fastify.addHook('onRequest', (request, _reply, done) => {
-    storage.run(new Store(request.log), done);
+    storage.run(new Store(request.log as PinoLogger), done);
   });
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -77,6 +77,22 @@ describe('request errors are problem+json with a stable code', () => {
     expectProblem(await request(t.url).post(`/v1/channels/${encodeURIComponent('#')}/messages`).set(t.auth('alice')).send({ message: 'x' }), 404, 'CHANNEL_NOT_FOUND');
   });
 
+  it('router and HTTP-parser errors are problem+json too', async () => {
+    expectProblem(await request(t.url).get('/v1/admin/users/a%zz%E0%A4').set(admin), 400, 'BAD_REQUEST');
+    expectProblem(await request(t.url).get(`/v1/admin/users/${'a'.repeat(300)}`).set(admin), 400, 'VALIDATION_FAILED');
+    const { connect } = await import('node:net');
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(t.port, '127.0.0.1', () => socket.write(`GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+      let data = '';
+      socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1.1 431 /);
+    expect(raw).toContain('application/problem+json');
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).code).toBe('HEADERS_TOO_LARGE');
+  });
+
   it('no route answers 500 to hostile input', async () => {
     const hostile = ['{}', '[]', 'null', '{"channel":"\\u0000","message":"\\u0000"}', `{"channel":"${'a'.repeat(10_000)}","message":"x"}`, '{"a":'.repeat(500)];
     const routes: Array<[string, string]> = [

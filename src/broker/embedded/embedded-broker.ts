@@ -418,7 +418,12 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
         this.accept(aedes, socket, 'tls', closed, undefined, typeof cn === 'string' ? cn : undefined);
       },
     );
-    server.on('tlsClientError', (error) => this.logger.debug(`MQTT TLS handshake failed: ${error.message}`));
+    // Node only reports a failed or timed-out handshake (handshakeTimeout included) here and leaves the
+    // socket open: without the destroy, a peer that never finishes its handshake holds a socket forever.
+    server.on('tlsClientError', (error, socket) => {
+      this.logger.debug(`MQTT TLS handshake failed: ${error.message}`);
+      socket.destroy();
+    });
     return listen(server, this.config.broker.tls.port, this.config.broker.tls.host, 'MQTT_TLS_PORT');
   }
 

@@ -1,5 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
+import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ProblemCode, problemType } from './problem';
 import { toProblem } from './to-problem';
 
 /** The one HTTP exception filter: every 4xx/5xx leaves as application/problem+json with a stable code. */
@@ -16,7 +18,7 @@ export class ProblemFilter implements ExceptionFilter {
   }
 }
 
-export function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply, logger: Pick<Logger, 'error'>): void {
+export function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply, logger: { error: (details: object, message: string) => void }): void {
   const problem = toProblem(error, request.url?.split('?')[0]);
   if (problem.unexpected) {
     logger.error({ err: error, correlationId: problem.body.correlationId, reqId: request.id }, 'unexpected error');
@@ -25,4 +27,22 @@ export function sendProblem(error: unknown, request: FastifyRequest, reply: Fast
     void reply.header('Retry-After', String(problem.retryAfterSeconds));
   }
   void reply.status(problem.body.status).header('Content-Type', 'application/problem+json; charset=utf-8').send(JSON.stringify(problem.body));
+}
+
+/**
+ * Node's HTTP parser refused the request (headers too large, malformed request
+ * line): there is no request object, so answer on the raw socket.
+ */
+export function writeRawProblem(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const code = status === 400 ? ProblemCode.BAD_REQUEST : status === 431 ? ProblemCode.HEADERS_TOO_LARGE : ProblemCode.REQUEST_TIMEOUT;
+  const title = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  const body = JSON.stringify({ type: problemType(code), title, status, detail: 'The HTTP request could not be parsed.', code });
+  socket.end(
+    `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -27,6 +27,8 @@ export const ProblemCode = {
   BROKER_UNAVAILABLE: 'BROKER_UNAVAILABLE',
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
+  HEADERS_TOO_LARGE: 'HEADERS_TOO_LARGE',
+  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
   INTERNAL_ERROR: 'INTERNAL_ERROR',
 } as const;
 export type ProblemCode = (typeof ProblemCode)[keyof typeof ProblemCode];

@@ -27,6 +27,9 @@ export function createClassValidatorPipe(): ValidationPipe {
 
 type Schema = Record<string, unknown>;
 type Constructor = new () => object;
+/** A DTO class, as class-validator's metadata storage keys it. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+type Target = Function;
 
 /**
  * The JSON schema that accepts exactly what class-validator (with the pipe's
@@ -35,7 +38,7 @@ type Constructor = new () => object;
  *
  * Translated: IsString, Matches (a RegExp without flags), IsIn (strings), IsOptional.
  */
-export function schemaFromClassValidator(target: Function): Schema | undefined {
+export function schemaFromClassValidator(target: Target): Schema | undefined {
   const metadatas = getMetadataStorage().getTargetValidationMetadatas(target, '', true, false);
   if (metadatas.length === 0) {
     return undefined;
@@ -78,15 +81,15 @@ export function schemaFromClassValidator(target: Function): Schema | undefined {
 }
 
 function constraintSchema(metadata: ValidationMetadata): Schema | undefined {
-  const [first] = metadata.constraints ?? [];
-  switch (metadata.name) {
+  const [first, second] = (metadata.constraints ?? []) as unknown[];
+  switch (metadata.name ?? '') {
     case 'isString':
       return { type: 'string' };
     case 'matches':
       // A RegExp without flags: ajv (unicodeRegExp off) builds `new RegExp(source)`, the same test class-validator runs.
-      return first instanceof RegExp && first.flags === '' && metadata.constraints.length === 1 ? { type: 'string', pattern: first.source } : undefined;
+      return first instanceof RegExp && first.flags === '' && second === undefined ? { type: 'string', pattern: first.source } : undefined;
     case 'isIn':
-      return Array.isArray(first) && first.every((v) => typeof v === 'string') ? { type: 'string', enum: [...(first as string[])] } : undefined;
+      return Array.isArray(first) && first.every((v) => typeof v === 'string') ? { type: 'string', enum: [...first] } : undefined;
     default:
       return undefined;
   }
@@ -108,7 +111,7 @@ function constraintSchema(metadata: ValidationMetadata): Schema | undefined {
 export class CompiledValidationPipe implements PipeTransform {
   private readonly fallback = createClassValidatorPipe();
   private readonly ajv = new Ajv({ allErrors: false, unicodeRegExp: false, strict: true });
-  private readonly compiled = new Map<Function, ValidateFunction | null>();
+  private readonly compiled = new Map<Target, ValidateFunction | null>();
 
   transform(value: unknown, metadata: ArgumentMetadata): unknown {
     if (metadata.type === 'body' && metadata.metatype !== undefined && value !== null && typeof value === 'object' && !Array.isArray(value)) {
@@ -120,7 +123,7 @@ export class CompiledValidationPipe implements PipeTransform {
     return this.fallback.transform(value, metadata);
   }
 
-  private validator(metatype: Function): ValidateFunction | null {
+  private validator(metatype: Target): ValidateFunction | null {
     let validate = this.compiled.get(metatype);
     if (validate === undefined) {
       const schema = schemaFromClassValidator(metatype);

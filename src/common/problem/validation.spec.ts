@@ -1,0 +1,74 @@
+import 'reflect-metadata';
+import type { ArgumentMetadata } from '@nestjs/common';
+import { IsInt, IsOptional, IsString, Matches } from 'class-validator';
+import { BroadcastRequestDto, SendClientMessageRequestDto, SendDirectRequestDto } from '../../publishing/publishing.dto';
+import { RegisterClientRequestDto, RegisterPortalClientRequestDto } from '../../registration/registration.dto';
+import { ProblemException } from './problem';
+import { CompiledValidationPipe, createClassValidatorPipe, schemaFromClassValidator } from './validation';
+
+class WithUnsupported {
+  @IsInt()
+  count: number;
+}
+
+class WithFlags {
+  @Matches(/^a+$/i)
+  name: string;
+}
+
+class Optional {
+  @IsOptional()
+  @IsString()
+  note?: string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+type Target = Function;
+
+const body = (metatype: Target): ArgumentMetadata => ({ type: 'body', metatype: metatype as ArgumentMetadata['metatype'] });
+
+async function outcome(pipe: { transform(value: unknown, metadata: ArgumentMetadata): unknown }, value: unknown, metatype: Target): Promise<unknown> {
+  try {
+    const result = await pipe.transform(value, body(metatype));
+    return { ok: true, instance: (result as object).constructor.name, value: { ...(result as object) } };
+  } catch (error) {
+    return { ok: false, response: error instanceof ProblemException ? { status: error.status, code: error.code, errors: error.extra.errors } : String(error) };
+  }
+}
+
+describe('CompiledValidationPipe', () => {
+  const compiled = new CompiledValidationPipe();
+  const reflective = createClassValidatorPipe();
+
+  it('translates the hot-path DTOs and leaves the others to class-validator', () => {
+    for (const dto of [BroadcastRequestDto, SendClientMessageRequestDto, SendDirectRequestDto, RegisterClientRequestDto, RegisterPortalClientRequestDto, Optional]) {
+      expect(schemaFromClassValidator(dto)).toBeDefined();
+    }
+    expect(schemaFromClassValidator(WithUnsupported)).toBeUndefined();
+    expect(schemaFromClassValidator(WithFlags)).toBeUndefined();
+    expect(schemaFromClassValidator(class Plain {})).toBeUndefined();
+  });
+
+  it.each<[string, Target, unknown]>([
+    ['valid broadcast', BroadcastRequestDto, { channel: 'news', message: 'hi' }],
+    ['bad channel', BroadcastRequestDto, { channel: 'a/b', message: 'hi' }],
+    ['unknown field', BroadcastRequestDto, { channel: 'news', message: 'hi', extra: 1 }],
+    ['missing field', BroadcastRequestDto, { channel: 'news' }],
+    ['wrong type', SendClientMessageRequestDto, { message: 42 }],
+    ['array body', SendClientMessageRequestDto, [{ message: 'x' }]],
+    ['string body', SendClientMessageRequestDto, 'x'],
+    ['valid direct', SendDirectRequestDto, { channel: 'news', clientId: 'eu-west-1:abc.def_1', message: '' }],
+    ['bad client id', SendDirectRequestDto, { channel: 'news', clientId: 'a b', message: 'x' }],
+    ['valid registration', RegisterClientRequestDto, { connectionType: 'OPENSSL' }],
+    ['unknown connection type', RegisterClientRequestDto, { connectionType: 'CARRIER_PIGEON' }],
+    ['inherited field refused', RegisterClientRequestDto, { connectionType: 'WEBSOCKET', clientId: 'x' }],
+    ['portal with id', RegisterPortalClientRequestDto, { connectionType: 'WEBSOCKET', clientId: 'kiosk-1' }],
+    ['portal with null id', RegisterPortalClientRequestDto, { connectionType: 'WEBSOCKET', clientId: null }],
+    ['portal with bad id', RegisterPortalClientRequestDto, { connectionType: 'WEBSOCKET', clientId: 'a/b' }],
+    ['optional absent', Optional, {}],
+    ['optional wrong', Optional, { note: 1 }],
+    ['unsupported DTO', WithUnsupported, { count: 1.5 }],
+  ])('%s: same outcome as class-validator', async (_name, metatype, value) => {
+    expect(await outcome(compiled, value, metatype)).toEqual(await outcome(reflective, value, metatype));
+  });
+});
