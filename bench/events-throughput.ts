@@ -6,8 +6,8 @@
  * Both queues are filled first and then drained, so the numbers are consumer
  * throughput, not publisher throughput.
  *
- *   npx ts-node --transpile-only bench/events-throughput.ts   # or: npm run bench:events
- *   BENCH_EVENTS=20000 EVENTS_PREFETCH=50 TEST_RABBITMQ_URL=amqp://... npx ts-node ...
+ *   npm run bench:events   (ts-node; RabbitMQ on TEST_RABBITMQ_URL, default amqp://guest:guest@127.0.0.1:5672)
+ *   BENCH_EVENTS=20000 EVENTS_PREFETCH=50 npm run bench:events
  */
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
@@ -89,9 +89,18 @@ async function serviceConsume(queue: string): Promise<{ rate: number; delivered:
     const base = await app.getUrl();
     const token = jwt.sign({ sub: 'bench-subscriber' }, resolveJwtSecret(config)!, { algorithm: 'HS256', expiresIn: 600 });
     const registration = (await (
-      await fetch(`${base}/v1/registrations`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ connectionType: 'WEBSOCKET' }) })
+      await fetch(`${base}/v1/registrations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ connectionType: 'WEBSOCKET' }),
+      })
     ).json()) as { url: string; connectionToken: string };
-    const subscriber = await mqtt.connectAsync(registration.url, { clientId: 'bench-subscriber', username: 'bench-subscriber', password: registration.connectionToken, reconnectPeriod: 0 });
+    const subscriber = await mqtt.connectAsync(registration.url, {
+      clientId: 'bench-subscriber',
+      username: 'bench-subscriber',
+      password: registration.connectionToken,
+      reconnectPeriod: 0,
+    });
     await subscriber.subscribeAsync(`${config.broker.topicPrefix}/news`, { qos: 0 });
     let delivered = 0;
     const all = new Promise<void>((resolve) => {
@@ -133,7 +142,9 @@ async function main(): Promise<void> {
     const raw = await rawConsume(connection, rawQueue);
     const service = await serviceConsume(serviceQueue);
     console.log(`raw amqplib consume+ack:               ${raw.toFixed(0)} events/s`);
-    console.log(`service (validate, dedupe, publish, ack): ${service.rate.toFixed(0)} events/s (${service.delivered}/${EVENTS} delivered to the MQTT subscriber)`);
+    console.log(
+      `service (validate, dedupe, publish, ack): ${service.rate.toFixed(0)} events/s (${service.delivered}/${EVENTS} delivered to the MQTT subscriber)`,
+    );
     console.log(`ratio service/raw:                     ${(service.rate / raw).toFixed(2)}`);
   } finally {
     for (const queue of [rawQueue, serviceQueue]) {

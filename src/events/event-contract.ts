@@ -25,7 +25,8 @@ export interface DirectEvent {
   message: string;
 }
 
-export type ValidEvent = { pattern: typeof EVENT_PATTERNS.broadcast; payload: BroadcastEvent } | { pattern: typeof EVENT_PATTERNS.direct; payload: DirectEvent };
+export type ValidEvent =
+  { pattern: typeof EVENT_PATTERNS.broadcast; payload: BroadcastEvent } | { pattern: typeof EVENT_PATTERNS.direct; payload: DirectEvent };
 
 /** Why an event was dead-lettered: a ProblemCode of the publishing pipeline, or one of the wire format's own. */
 export type EventRejectionCode = ProblemCode | 'UNKNOWN_PATTERN';
@@ -40,7 +41,8 @@ export interface EventRejection {
  * delivery reaches it, the undecodable ones included, so that one place
  * decides between relay and dead-letter.
  */
-export type DecodedEvent = { ok: true; pattern: EventPatternName; data: unknown } | { ok: false; pattern?: string; rejection: EventRejection };
+export type DecodedEvent =
+  { ok: true; pattern: EventPatternName; data: unknown } | { ok: false; pattern?: string; rejection: EventRejection };
 
 const KNOWN_PATTERNS = new Set<string>(Object.values(EVENT_PATTERNS));
 
@@ -57,7 +59,10 @@ export function decodeEvent(pattern: unknown, data: unknown): DecodedEvent {
       pattern: shown,
       rejection: {
         code: 'UNKNOWN_PATTERN',
-        detail: shown === undefined ? 'The event has no string pattern.' : `Unknown event pattern ${JSON.stringify(shown)}; expected ${[...KNOWN_PATTERNS].join(' or ')}.`,
+        detail:
+          shown === undefined
+            ? 'The event has no string pattern.'
+            : `Unknown event pattern ${JSON.stringify(shown)}; expected ${[...KNOWN_PATTERNS].join(' or ')}.`,
       },
     };
   }
@@ -128,7 +133,10 @@ export class EventValidator {
     const errors = fieldErrors(validate.errors);
     return {
       ok: false,
-      rejection: { code: ProblemCode.VALIDATION_FAILED, detail: `Invalid ${pattern} event: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}.` },
+      rejection: {
+        code: ProblemCode.VALIDATION_FAILED,
+        detail: `Invalid ${pattern} event: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}.`,
+      },
     };
   }
 }

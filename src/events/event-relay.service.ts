@@ -1,4 +1,4 @@
-import { HttpStatus, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { BrokerUnavailableError } from '../broker/broker';
 import { ProblemCode, ProblemException } from '../common/problem/problem';
 import { AppConfig } from '../config/app-config';
@@ -124,9 +124,18 @@ export class EventRelay implements OnModuleDestroy {
         }
         if (failure.kind === 'unexpected') {
           unexpected += 1;
-          this.logger.error({ err: error, pattern: event.pattern, eventId: payload.id, attempt }, 'unexpected error while relaying an event');
+          this.logger.error(
+            { err: error, pattern: event.pattern, eventId: payload.id, attempt },
+            'unexpected error while relaying an event',
+          );
           if (unexpected >= MAX_UNEXPECTED_FAILURES) {
-            return { kind: 'rejected', rejection: { code: ProblemCode.INTERNAL_ERROR, detail: `Relaying failed ${unexpected} times with an unexpected error: ${errorMessage(error)}` } };
+            return {
+              kind: 'rejected',
+              rejection: {
+                code: ProblemCode.INTERNAL_ERROR,
+                detail: `Relaying failed ${unexpected} times with an unexpected error: ${errorMessage(error)}`,
+              },
+            };
           }
         }
         if (this.stopping || !delivery.stillOwned()) {
@@ -168,7 +177,8 @@ type Failure = { kind: 'invalid'; rejection: EventRejection } | { kind: 'transie
 /** Invalid input (a 4xx problem) is dead-lettered; an unavailable broker or store (and 429/5xx) is retried. */
 function classify(error: unknown): Failure {
   if (error instanceof ProblemException) {
-    if (error.status === HttpStatus.TOO_MANY_REQUESTS || error.status >= 500) {
+    const status = Number(error.status);
+    if (status === 429 || status >= 500) {
       return { kind: 'transient' };
     }
     const errors = error.extra.errors?.map((e) => `${e.field} ${e.message}`).join('; ');

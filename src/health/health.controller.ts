@@ -48,7 +48,9 @@ export class HealthController {
     } catch (error) {
       const details = (error as { response?: { error?: Record<string, { message?: string }> } }).response?.error ?? {};
       const errors = Object.entries(details).map(([field, value]) => ({ field, message: value.message ?? 'down' }));
-      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, errors.some((e) => e.field === 'store') ? ProblemCode.STORE_UNAVAILABLE : ProblemCode.BROKER_UNAVAILABLE, `Not ready: ${errors.map((e) => e.field).join(', ')} unavailable.`, { errors, retryAfterSeconds: 5 });
+      const down = new Set(errors.map((e) => e.field));
+      const code = down.has('store') ? ProblemCode.STORE_UNAVAILABLE : down.has('broker') ? ProblemCode.BROKER_UNAVAILABLE : ProblemCode.EVENTS_UNAVAILABLE;
+      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, code, `Not ready: ${[...down].join(', ')} unavailable.`, { errors, retryAfterSeconds: 5 });
     }
   }
 }

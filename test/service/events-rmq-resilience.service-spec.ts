@@ -22,6 +22,8 @@ describe('events over RabbitMQ: connection loss, restarts, outages', () => {
 
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.end()));
+    // Let the broker finish its disconnect bookkeeping (a lastSeenAt store write) before the store closes.
+    await sleep(200);
     for (const app of apps.splice(0)) {
       await app.stop();
     }
@@ -84,11 +86,15 @@ describe('events over RabbitMQ: connection loss, restarts, outages', () => {
     await rabbit.emit(queue, direct, { id: 'online-1', channel: 'news', clientId: 'carol', message: 'hello' });
     await carol.waitFor(1);
     await carol.end();
+    await sleep(200);
     await first.stop({ keepData: true });
 
     await rabbit.emitMany(
       queue,
-      Array.from({ length: 100 }, (_, i) => ({ pattern: direct, data: { id: `offline-${i}`, channel: 'news', clientId: 'carol', message: `while stopped ${i}` } })),
+      Array.from({ length: 100 }, (_, i) => ({
+        pattern: direct,
+        data: { id: `offline-${i}`, channel: 'news', clientId: 'carol', message: `while stopped ${i}` },
+      })),
     );
     expect(await rabbit.messageCount(queue)).toBe(100);
 

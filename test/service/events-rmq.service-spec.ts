@@ -1,9 +1,11 @@
+import { ClientRMQ } from '@nestjs/microservices';
+import { lastValueFrom } from 'rxjs';
 import request from 'supertest';
 import { Broker, BrokerUnavailableError } from '../../src/broker/broker';
 import { EVENT_PATTERNS } from '../../src/events/event-contract';
 import { DEAD_LETTER_HEADERS } from '../../src/events/rmq/rmq-event.consumer';
-import type { TestMqttClient } from '../support/mqtt';
-import { RABBITMQ_URL, Rabbit, uniqueQueue } from '../support/rabbit';
+import { sleep, type TestMqttClient } from '../support/mqtt';
+import { RABBITMQ_URL, Rabbit, eventsQueueOptions, uniqueQueue } from '../support/rabbit';
 import { TestApp } from '../support/test-app';
 import { PREFIX, eventCounts, eventually, idCounts, subscriber } from './events-helpers';
 
@@ -34,6 +36,8 @@ describe('events over RabbitMQ (EVENTS_TRANSPORT=rmq)', () => {
 
   afterAll(async () => {
     await alice?.end();
+    // Let the broker finish its disconnect bookkeeping (a lastSeenAt store write) before the store closes.
+    await sleep(200);
     await t?.stop();
     await rabbit.close();
   });
@@ -61,9 +65,30 @@ describe('events over RabbitMQ (EVENTS_TRANSPORT=rmq)', () => {
     expect(counts.size).toBe(500);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
     const byId = new Map(received.map((m) => [m.payload.Id, m]));
-    expect(byId.get('mix-0')).toEqual({ topic: `${PREFIX}/news`, payload: { Channel: 'news', Message: 'broadcast 0', Id: 'mix-0', Time: expect.any(String) } });
-    expect(byId.get('mix-1')).toEqual({ topic: `${PREFIX}/news/client/alice`, payload: { Channel: 'news', Message: 'direct 1', Id: 'mix-1', Time: expect.any(String) } });
+    expect(byId.get('mix-0')).toEqual({
+      topic: `${PREFIX}/news`,
+      payload: { Channel: 'news', Message: 'broadcast 0', Id: 'mix-0', Time: expect.any(String) },
+    });
+    expect(byId.get('mix-1')).toEqual({
+      topic: `${PREFIX}/news/client/alice`,
+      payload: { Channel: 'news', Message: 'direct 1', Id: 'mix-1', Time: expect.any(String) },
+    });
     await eventually(async () => (await rabbit.messageCount(queue)) === 0, 5000, 'an empty queue');
+  });
+
+  it('relays events a Nest service emits with ClientProxy (the documented client setup)', async () => {
+    const client = new ClientRMQ({ urls: [RABBITMQ_URL], queue, persistent: true, queueOptions: eventsQueueOptions(queue) });
+    try {
+      await lastValueFrom(client.emit(broadcast, { id: 'nest-1', channel: 'news', message: 'from a ClientProxy' }));
+      await lastValueFrom(client.emit(direct, { id: 'nest-2', channel: 'news', clientId: 'alice', message: 'just for alice' }));
+    } finally {
+      await client.close();
+    }
+    const received = await alice.waitFor(2);
+    expect(received.map((m) => [m.topic, m.payload.Id, m.payload.Message]).sort()).toEqual([
+      [`${PREFIX}/news`, 'nest-1', 'from a ClientProxy'],
+      [`${PREFIX}/news/client/alice`, 'nest-2', 'just for alice'],
+    ]);
   });
 
   it('publishes an id only once, however often it arrives (concurrently or later)', async () => {
@@ -81,14 +106,54 @@ describe('events over RabbitMQ (EVENTS_TRANSPORT=rmq)', () => {
   it('dead-letters each kind of invalid event with its reason, and keeps consuming', async () => {
     const invalid: Array<{ reason: string; detail: RegExp; body: string; pattern?: string }> = [
       { reason: 'MALFORMED_JSON', detail: /not a JSON object/, body: '{"pattern": "webcommunicator.broadcast", "data": ' },
-      { reason: 'UNKNOWN_PATTERN', detail: /webcommunicator\.shout/, pattern: 'webcommunicator.shout', body: JSON.stringify({ pattern: 'webcommunicator.shout', data: { channel: 'news', message: 'x' } }) },
-      { reason: 'VALIDATION_FAILED', detail: /\/message is required/, pattern: broadcast, body: JSON.stringify({ pattern: broadcast, data: { channel: 'news' } }) },
-      { reason: 'VALIDATION_FAILED', detail: /\/priority is not allowed/, pattern: broadcast, body: JSON.stringify({ pattern: broadcast, data: { channel: 'news', message: 'x', priority: 1 } }) },
-      { reason: 'VALIDATION_FAILED', detail: /\/id must match/, pattern: broadcast, body: JSON.stringify({ pattern: broadcast, data: { id: 'has spaces', channel: 'news', message: 'x' } }) },
-      { reason: 'VALIDATION_FAILED', detail: /emit\(\) the event/, pattern: broadcast, body: JSON.stringify({ pattern: broadcast, data: { channel: 'news', message: 'x' }, id: 'req-1' }) },
-      { reason: 'CHANNEL_NOT_FOUND', detail: /nope/, pattern: broadcast, body: JSON.stringify({ pattern: broadcast, data: { channel: 'nope', message: 'x' } }) },
-      { reason: 'USER_NOT_FOUND', detail: /ghost/, pattern: direct, body: JSON.stringify({ pattern: direct, data: { channel: 'news', clientId: 'ghost', message: 'x' } }) },
-      { reason: 'CHANNEL_NOT_BROADCAST', detail: /private-only/, pattern: broadcast, body: JSON.stringify({ pattern: broadcast, data: { channel: 'private-only', message: 'x' } }) },
+      {
+        reason: 'UNKNOWN_PATTERN',
+        detail: /webcommunicator\.shout/,
+        pattern: 'webcommunicator.shout',
+        body: JSON.stringify({ pattern: 'webcommunicator.shout', data: { channel: 'news', message: 'x' } }),
+      },
+      {
+        reason: 'VALIDATION_FAILED',
+        detail: /\/message is required/,
+        pattern: broadcast,
+        body: JSON.stringify({ pattern: broadcast, data: { channel: 'news' } }),
+      },
+      {
+        reason: 'VALIDATION_FAILED',
+        detail: /\/priority is not allowed/,
+        pattern: broadcast,
+        body: JSON.stringify({ pattern: broadcast, data: { channel: 'news', message: 'x', priority: 1 } }),
+      },
+      {
+        reason: 'VALIDATION_FAILED',
+        detail: /\/id must match/,
+        pattern: broadcast,
+        body: JSON.stringify({ pattern: broadcast, data: { id: 'has spaces', channel: 'news', message: 'x' } }),
+      },
+      {
+        reason: 'VALIDATION_FAILED',
+        detail: /emit\(\) the event/,
+        pattern: broadcast,
+        body: JSON.stringify({ pattern: broadcast, data: { channel: 'news', message: 'x' }, id: 'req-1' }),
+      },
+      {
+        reason: 'CHANNEL_NOT_FOUND',
+        detail: /nope/,
+        pattern: broadcast,
+        body: JSON.stringify({ pattern: broadcast, data: { channel: 'nope', message: 'x' } }),
+      },
+      {
+        reason: 'USER_NOT_FOUND',
+        detail: /ghost/,
+        pattern: direct,
+        body: JSON.stringify({ pattern: direct, data: { channel: 'news', clientId: 'ghost', message: 'x' } }),
+      },
+      {
+        reason: 'CHANNEL_NOT_BROADCAST',
+        detail: /private-only/,
+        pattern: broadcast,
+        body: JSON.stringify({ pattern: broadcast, data: { channel: 'private-only', message: 'x' } }),
+      },
     ];
     const before = await eventCounts(t);
     for (const [i, event] of invalid.entries()) {

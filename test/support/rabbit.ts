@@ -64,8 +64,11 @@ export class Rabbit {
   async publishRaw(queue: string, content: Buffer | string, options: Options.Publish = {}): Promise<void> {
     const ch = await this.ch();
     await new Promise<void>((resolve, reject) => {
-      ch.sendToQueue(queue, Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8'), { persistent: true, contentType: 'application/json', ...options }, (error: unknown) =>
-        error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(),
+      ch.sendToQueue(
+        queue,
+        Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8'),
+        { persistent: true, contentType: 'application/json', ...options },
+        (error: unknown) => (error ? reject(error instanceof Error ? error : new Error('publish not confirmed')) : resolve()),
       );
     });
   }

@@ -4,6 +4,14 @@ import type { IPublishPacket, MqttClient, PacketCallback } from 'mqtt';
 
 export type MqttServerOptions = NonNullable<MqttOptions['options']>;
 
+const CLOSE_TIMEOUT_MS = 5_000;
+
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 /**
  * Nest's MQTT server, with two changes:
  *
@@ -19,6 +27,8 @@ export class EventsMqttServer extends ServerMqtt {
   private readonly log = new Logger('EventsMqttServer');
   /** Settles when the handling of a packet is done; keyed by the packet mqtt.js hands to both the event and the hook. */
   private readonly handling = new Map<IPublishPacket, Promise<unknown>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private closing?: Promise<void>;
 
   constructor(
     options: MqttServerOptions,
@@ -28,15 +38,25 @@ export class EventsMqttServer extends ServerMqtt {
   }
 
   get connected(): boolean {
-    return this.mqttClient?.connected === true;
+    return this.client()?.connected === true;
   }
 
-  override addHandler(pattern: unknown, callback: Parameters<ServerMqtt['addHandler']>[1], isEventHandler?: boolean, extras?: Record<string, unknown>): void {
+  /** ServerMqtt types its client `any`. */
+  private client(): MqttClient | undefined {
+    return this.mqttClient as MqttClient | undefined;
+  }
+
+  override addHandler(
+    pattern: unknown,
+    callback: Parameters<ServerMqtt['addHandler']>[1],
+    isEventHandler?: boolean,
+    extras?: Record<string, unknown>,
+  ): void {
     super.addHandler(typeof pattern === 'string' ? `${this.topicRoot}/${pattern}` : pattern, callback, isEventHandler, extras);
   }
 
   override createMqttClient(): MqttClient {
-    const client = super.createMqttClient();
+    const client = super.createMqttClient() as MqttClient;
     client.handleMessage = (packet: IPublishPacket, callback: PacketCallback): void => {
       const handling = this.handling.get(packet);
       this.handling.delete(packet);
@@ -44,10 +64,10 @@ export class EventsMqttServer extends ServerMqtt {
         callback();
         return;
       }
-      handling.then(
-        () => callback(),
-        () => callback(),
-      );
+      const next = (): void => {
+        callback();
+      };
+      handling.then(next, next);
     };
     client.on('connect', () => this.log.log(`consuming events from ${this.topicRoot}/events/+`));
     return client;
@@ -59,13 +79,46 @@ export class EventsMqttServer extends ServerMqtt {
     if (originalPacket !== undefined) {
       this.handling.set(originalPacket as unknown as IPublishPacket, handling);
     }
+    this.inFlight.add(handling);
+    const done = (): void => {
+      this.inFlight.delete(handling);
+    };
+    handling.then(done, done);
     return handling;
+  }
+
+  /**
+   * Lets the event being relayed finish, then disconnects cleanly and waits for
+   * it: ServerMqtt's close() doesn't wait, so the embedded broker, stopping
+   * right after, would reset the connection under it (an error in the logs).
+   */
+  // ServerMqtt declares close(): void, but NestMicroservice awaits whatever close() returns.
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises
+  override close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.pendingEventListeners = [];
+    await withTimeout(Promise.allSettled([...this.inFlight]), CLOSE_TIMEOUT_MS);
+    const client = this.client();
+    if (client !== undefined) {
+      await withTimeout(
+        client.endAsync().catch(() => undefined),
+        CLOSE_TIMEOUT_MS,
+      );
+      if (!client.disconnected) {
+        client.end(true);
+      }
+    }
   }
 
   /** Publishes a dead-lettered event's report (QoS 0: an observability feed, not a store). */
   publishDeadLetter(payload: Record<string, unknown>): void {
-    if (this.mqttClient?.connected === true) {
-      this.mqttClient.publish(`${this.topicRoot}/dead-letters/events`, JSON.stringify(payload), { qos: 0 });
+    const client = this.client();
+    if (client?.connected === true) {
+      client.publish(`${this.topicRoot}/dead-letters/events`, JSON.stringify(payload), { qos: 0 });
     }
   }
 }

@@ -37,7 +37,14 @@ export class MqttEventConsumer {
       this.metrics.events.inc({ outcome: 'dead_lettered' });
       this.logger.warn({ reason: code, detail, pattern: event.pattern, topic: context.getTopic() }, 'event dead-lettered');
       const body = (context.getPacket() as { payload?: Buffer | string }).payload?.toString() ?? '';
-      this.transport.mqttServer?.publishDeadLetter({ reason: code, detail, pattern: event.pattern, topic: context.getTopic(), deadLetteredAt: new Date().toISOString(), body });
+      this.transport.mqttServer?.publishDeadLetter({
+        reason: code,
+        detail,
+        pattern: event.pattern,
+        topic: context.getTopic(),
+        deadLetteredAt: new Date().toISOString(),
+        body,
+      });
     } catch (error) {
       this.logger.error({ err: error, topic: context.getTopic() }, 'event handling failed unexpectedly; event dropped');
     }

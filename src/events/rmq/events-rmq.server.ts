@@ -56,6 +56,8 @@ export class EventsRmqServer extends ServerRMQ {
   }
 
   override async setupChannel(channel: Channel, callback: () => void): Promise<void> {
+    // Before consuming starts, so every delivery's channel is tracked.
+    watchChannel(channel);
     try {
       await channel.assertQueue(this.deadLetterQueue, { durable: true });
       await super.setupChannel(channel, callback);
@@ -67,14 +69,17 @@ export class EventsRmqServer extends ServerRMQ {
       return;
     }
     this.lastSetupError = undefined;
-    watchChannel(channel);
     this.consumingOn = channel;
     channel.once('close', () => {
       if (this.consumingOn === channel) {
         this.consumingOn = undefined;
       }
       // A closed connection closes its channels too; that case reconnects by itself.
-      this.reconnectLater(500, 'the events channel closed under a live connection', () => this.consumingOn === undefined && this.manager()?.isConnected() === true);
+      this.reconnectLater(
+        500,
+        'the events channel closed under a live connection',
+        () => this.consumingOn === undefined && this.manager()?.isConnected() === true,
+      );
     });
     this.log.log(`consuming events from queue ${this.queue} (dead letters: ${this.deadLetterQueue})`);
   }
@@ -97,13 +102,16 @@ export class EventsRmqServer extends ServerRMQ {
   private async shutdown(): Promise<void> {
     this.stopped = true;
     const channel = this.consumingOn;
-    const consumerTag = this.getOptionsProp(this.options, 'consumerTag') as string | undefined;
+    const consumerTag = this.getOptionsProp<RmqServerOptions, 'consumerTag'>(this.options, 'consumerTag');
     if (channel !== undefined && consumerTag !== undefined) {
       await channel.cancel(consumerTag).catch(() => undefined);
     }
     if (this.inFlight.size > 0) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_TIMEOUT_MS)))]);
+      await Promise.race([
+        Promise.allSettled([...this.inFlight]),
+        new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_TIMEOUT_MS))),
+      ]);
       clearTimeout(timer);
     }
     this.consumingOn = undefined;

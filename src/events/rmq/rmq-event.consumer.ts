@@ -73,7 +73,10 @@ export class RmqEventConsumer {
       }
     } catch (error) {
       // A bug, not an event problem: let RabbitMQ dead-letter it (x-death, no reason header) rather than hold it.
-      this.logger.error({ err: error, deliveryTag: message.fields.deliveryTag }, 'event handling failed unexpectedly; rejecting it to the dead-letter queue');
+      this.logger.error(
+        { err: error, deliveryTag: message.fields.deliveryTag },
+        'event handling failed unexpectedly; rejecting it to the dead-letter queue',
+      );
       try {
         channel.nack(message, false, false);
       } catch {
@@ -82,7 +85,12 @@ export class RmqEventConsumer {
     }
   }
 
-  private async deadLetter(channel: ConfirmChannel, message: ConsumeMessage, event: DecodedEvent, rejection: EventRejection): Promise<void> {
+  private async deadLetter(
+    channel: ConfirmChannel,
+    message: ConsumeMessage,
+    event: DecodedEvent,
+    rejection: EventRejection,
+  ): Promise<void> {
     const pattern = event.pattern;
     const detail = rejection.detail.length > MAX_DETAIL_CHARS ? `${rejection.detail.slice(0, MAX_DETAIL_CHARS)}…` : rejection.detail;
     const { properties } = message;
@@ -106,7 +114,9 @@ export class RmqEventConsumer {
     };
     try {
       await new Promise<void>((resolve, reject) => {
-        channel.sendToQueue(this.deadLetterQueue, message.content, options, (error: unknown) => (error ? reject(toError(error)) : resolve()));
+        channel.sendToQueue(this.deadLetterQueue, message.content, options, (error: unknown) =>
+          error ? reject(toError(error)) : resolve(),
+        );
       });
     } catch (error) {
       // Not acked: it comes back and is dead-lettered then.
@@ -115,7 +125,14 @@ export class RmqEventConsumer {
     }
     this.metrics.events.inc({ outcome: 'dead_lettered' });
     this.logger.warn(
-      { reason: rejection.code, detail, pattern, queue: this.deadLetterQueue, redelivered: message.fields.redelivered, bytes: message.content.length },
+      {
+        reason: rejection.code,
+        detail,
+        pattern,
+        queue: this.deadLetterQueue,
+        redelivered: message.fields.redelivered,
+        bytes: message.content.length,
+      },
       'event dead-lettered',
     );
     this.ack(channel, message);

@@ -1,8 +1,13 @@
 import type { ConsumerDeserializer, IncomingEvent } from '@nestjs/microservices';
 import { type DecodedEvent, decodeEvent, rejectInvalid, rejectMalformedJson } from '../event-contract';
 
-/** The one pattern the RabbitMQ server routes to: every delivery, valid or not, reaches the events controller. */
-export const RMQ_INBOX_PATTERN = '$webcommunicator.events.rmq';
+/**
+ * The one pattern the RabbitMQ server routes to: every delivery, valid or not,
+ * reaches the events controller. An object, not a string: Nest tries
+ * JSON.parse on every incoming pattern, and a plain string pattern would throw
+ * (and build a stack trace) once per message.
+ */
+export const RMQ_INBOX_PATTERN = { webcommunicator: 'rmq-events' } as const;
 
 /**
  * Decodes Nest's RMQ wire format, `{"pattern": "...", "data": {...}}`.
@@ -31,7 +36,7 @@ export function decodeRmqBody(value: unknown): DecodedEvent {
   const pattern = typeof body.pattern === 'string' ? body.pattern : undefined;
   const extra = Object.keys(body).filter((key) => key !== 'pattern' && key !== 'data');
   if (extra.length > 0) {
-    const hint = extra.includes('id') ? ' (a top-level id makes it a request: emit() the event, don\'t send() it)' : '';
+    const hint = extra.includes('id') ? " (a top-level id makes it a request: emit() the event, don't send() it)" : '';
     return rejectInvalid(`Unknown field(s) in the message body: ${extra.slice(0, 5).join(', ')}${hint}.`, pattern);
   }
   return decodeEvent(body.pattern, body.data);

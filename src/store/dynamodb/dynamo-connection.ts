@@ -34,6 +34,7 @@ export class DynamoConnection {
     readonly client: DynamoDBClient,
     readonly doc: DynamoDBDocumentClient,
     readonly tablePrefix: string,
+    private readonly inflight: { count: number },
     private readonly embedded?: Server,
   ) {}
 
@@ -63,12 +64,16 @@ export class DynamoConnection {
       // Without timeouts a stalled endpoint hangs requests forever; this turns it into a prompt 503.
       requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
     });
+    const inflight = { count: 0 };
     client.middlewareStack.add(
       (next) => async (args) => {
+        inflight.count += 1;
         try {
           return await next(args);
         } catch (error) {
           throw toStoreError(error);
+        } finally {
+          inflight.count -= 1;
         }
       },
       { step: 'initialize', name: 'webCommunicatorStoreErrors', override: true },
@@ -76,7 +81,7 @@ export class DynamoConnection {
     const doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });
-    return new DynamoConnection(client, doc, config.store.tablePrefix, server);
+    return new DynamoConnection(client, doc, config.store.tablePrefix, inflight, server);
   }
 
   table(name: 'ClientRegistry' | 'ChannelData'): string {
@@ -84,6 +89,12 @@ export class DynamoConnection {
   }
 
   async close(): Promise<void> {
+    // Let writes already sent (e.g. a last-seen time from a closing session) finish: the embedded
+    // engine fails requests that reach it after its database closed.
+    const deadline = Date.now() + 2_000;
+    while (this.inflight.count > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     this.client.destroy();
     const server = this.embedded;
     if (server) {
