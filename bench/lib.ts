@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
@@ -117,7 +117,21 @@ export class Service {
     readonly readyMs: number,
   ) {}
 
+  /** Starts the service; retried (twice) when it exits at start, e.g. a picked free port was taken meanwhile. */
   static async start(options: ServiceOptions = {}): Promise<Service> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await Service.startOnce(options);
+      } catch (error) {
+        if (attempt >= 3 || !(error instanceof Error) || !error.message.includes('process exited')) {
+          throw error;
+        }
+        progress(`service did not start (${error.message}); retrying`);
+      }
+    }
+  }
+
+  private static async startOnce(options: ServiceOptions): Promise<Service> {
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'wc-bench-'));
     const channelsFile = join(dataDir, 'bench-channels.json');
     writeFileSync(
@@ -235,7 +249,7 @@ export class Mosquitto {
         throw new Error(`mosquitto exited with ${child.exitCode}`);
       }
       const open = await new Promise<boolean>((resolve) => {
-        const socket = require('node:net').connect(port, HOST) as import('node:net').Socket;
+        const socket = connect(port, HOST);
         socket.once('connect', () => {
           socket.destroy();
           resolve(true);

@@ -153,7 +153,8 @@ async function benchHttp(): Promise<void> {
 }
 
 async function connectMqtt(url: string, clientId: string, password?: string): Promise<MqttClient> {
-  const client = mqtt.connect(url, { clientId, username: password === undefined ? undefined : clientId, password, reconnectPeriod: 0, protocolVersion: 4, connectTimeout: 10_000 });
+  // keepalive 0: a broker busy with a long burst must not make the publisher give up on it.
+  const client = mqtt.connect(url, { clientId, username: password === undefined ? undefined : clientId, password, reconnectPeriod: 0, protocolVersion: 4, connectTimeout: 10_000, keepalive: 0 });
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
     client.once('error', reject);
@@ -447,7 +448,7 @@ async function rate(count: number, task: (i: number) => Promise<void>): Promise<
 async function benchRegistration(): Promise<void> {
   progress('registration: raw certificate issuing rate (@peculiar/x509, the service\'s CertificateAuthority, in this process)');
   // The compiled service code: the same library, the same key type and extensions.
-  const { CertificateAuthority } = require(join(ROOT, 'dist', 'broker', 'embedded', 'certificate-authority.js')) as {
+  const { CertificateAuthority } = (await import(join(ROOT, 'dist', 'broker', 'embedded', 'certificate-authority.js'))) as {
     CertificateAuthority: { open(options: { dataDir: string; serverHosts: string[] }): Promise<CertificateAuthorityLike> };
   };
   const ca = await CertificateAuthority.open({ dataDir: mkdtempSync(join(tmpdir(), 'wc-bench-ca-')), serverHosts: ['127.0.0.1'] });

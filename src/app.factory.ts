@@ -6,6 +6,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { Logger } from 'nestjs-pino';
 import { Store, storage } from 'nestjs-pino/storage';
 import pino, { type Logger as PinoLogger } from 'pino';
+import { LogController } from 'fastify';
 import { HttpDrain } from './common/http-drain';
 import { parseJsonBody } from './common/problem/json-body';
 import { sendProblem, writeRawProblem } from './common/problem/problem.filter';
@@ -33,9 +34,8 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
   const adapter = new FastifyAdapter({
     // Fastify's own logger is the service's logger: every request gets a child carrying `reqId`.
     loggerInstance: logger,
-    // One line per request, written by the onResponse hook below (Fastify's default is two).
-    disableRequestLogging: true,
-    requestIdLogLabel: 'reqId',
+    // One line per request, written by the onResponse hook below (Fastify's default is two). The id's label stays `reqId`.
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: (req: IncomingMessage) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
