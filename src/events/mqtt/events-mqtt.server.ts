@@ -1,16 +1,11 @@
 import { Logger } from '@nestjs/common';
 import { type MqttOptions, ServerMqtt } from '@nestjs/microservices';
 import type { IPublishPacket, MqttClient, PacketCallback } from 'mqtt';
+import { InFlight, withTimeout } from '../in-flight';
 
 export type MqttServerOptions = NonNullable<MqttOptions['options']>;
 
 const CLOSE_TIMEOUT_MS = 5_000;
-
-async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
 
 /**
  * Nest's MQTT server, with two changes:
@@ -27,7 +22,7 @@ export class EventsMqttServer extends ServerMqtt {
   private readonly log = new Logger('EventsMqttServer');
   /** Settles when the handling of a packet is done; keyed by the packet mqtt.js hands to both the event and the hook. */
   private readonly handling = new Map<IPublishPacket, Promise<unknown>>();
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new InFlight();
   private closing?: Promise<void>;
 
   constructor(
@@ -79,12 +74,7 @@ export class EventsMqttServer extends ServerMqtt {
     if (originalPacket !== undefined) {
       this.handling.set(originalPacket as unknown as IPublishPacket, handling);
     }
-    this.inFlight.add(handling);
-    const done = (): void => {
-      this.inFlight.delete(handling);
-    };
-    handling.then(done, done);
-    return handling;
+    return this.inFlight.track(handling);
   }
 
   /**
@@ -101,7 +91,7 @@ export class EventsMqttServer extends ServerMqtt {
 
   private async shutdown(): Promise<void> {
     this.pendingEventListeners = [];
-    await withTimeout(Promise.allSettled([...this.inFlight]), CLOSE_TIMEOUT_MS);
+    await this.inFlight.drain(CLOSE_TIMEOUT_MS);
     const client = this.client();
     if (client !== undefined) {
       await withTimeout(

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { type RmqOptions, ServerRMQ } from '@nestjs/microservices';
 import type { Channel } from 'amqplib';
 import { watchChannel } from './channel-state';
+import { InFlight } from '../in-flight';
 
 export type RmqServerOptions = NonNullable<RmqOptions['options']>;
 
@@ -32,7 +33,7 @@ interface ConnectionManager {
  */
 export class EventsRmqServer extends ServerRMQ {
   private readonly log = new Logger('EventsRmqServer');
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new InFlight();
   private consumingOn?: Channel;
   private lastSetupError?: string;
   private stopped = false;
@@ -85,13 +86,7 @@ export class EventsRmqServer extends ServerRMQ {
   }
 
   override handleMessage(message: Record<string, unknown>, channel: unknown): Promise<void> {
-    const handling = super.handleMessage(message, channel);
-    this.inFlight.add(handling);
-    const done = (): void => {
-      this.inFlight.delete(handling);
-    };
-    handling.then(done, done);
-    return handling;
+    return this.inFlight.track(super.handleMessage(message, channel));
   }
 
   override close(): Promise<void> {
@@ -106,14 +101,7 @@ export class EventsRmqServer extends ServerRMQ {
     if (channel !== undefined && consumerTag !== undefined) {
       await channel.cancel(consumerTag).catch(() => undefined);
     }
-    if (this.inFlight.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.inFlight]),
-        new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_TIMEOUT_MS))),
-      ]);
-      clearTimeout(timer);
-    }
+    await this.inFlight.drain(DRAIN_TIMEOUT_MS);
     this.consumingOn = undefined;
     await super.close();
   }
