@@ -126,6 +126,28 @@ describe('registration, broker and publishing on the embedded default', () => {
       }
     });
 
+    it('publishes at MQTT_PUBLISH_QOS (default 1): a QoS 1 subscriber gets QoS 1 packets, a QoS 0 one QoS 0', async () => {
+      const q1 = await connect('qos1-sub');
+      const q0 = await connect('qos0-sub');
+      const packets: Array<{ who: string; topic: string; qos: number; id: unknown }> = [];
+      for (const [who, c] of [['q1', q1], ['q0', q0]] as const) {
+        c.client.on('message', (topic, payload, packet) => packets.push({ who, topic, qos: packet.qos, id: JSON.parse(payload.toString('utf8')).Id }));
+      }
+      const granted = await q1.client.subscribeAsync([`${PREFIX}/news`, `${PREFIX}/news/client/qos1-sub`], { qos: 1 });
+      expect(granted.map((g) => g.qos)).toEqual([1, 1]);
+      expect(await q0.subscribe(`${PREFIX}/news`)).toEqual([0]);
+      const broadcast = await request(t.url).post('/v1/messages/broadcast').set(service).send({ channel: 'news', message: 'qos' });
+      const direct = await request(t.url).post('/v1/messages/direct').set(service).send({ channel: 'news', clientId: 'qos1-sub', message: 'qos direct' });
+      expect([broadcast.status, direct.status]).toEqual([202, 202]);
+      await q1.waitFor(2);
+      await q0.waitFor(1);
+      expect(packets.sort((a, b) => `${a.who}${a.topic}`.localeCompare(`${b.who}${b.topic}`))).toEqual([
+        { who: 'q0', topic: `${PREFIX}/news`, qos: 0, id: broadcast.body.messageId },
+        { who: 'q1', topic: `${PREFIX}/news`, qos: 1, id: broadcast.body.messageId },
+        { who: 'q1', topic: `${PREFIX}/news/client/qos1-sub`, qos: 1, id: direct.body.messageId },
+      ]);
+    });
+
     it('a private message reaches only its target', async () => {
       const alice = await connect('alice');
       const bob = await connect('bob');

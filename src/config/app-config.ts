@@ -29,6 +29,8 @@ export class AppConfig {
     connectionTokenTtlSeconds: number;
     /** Embedded broker: data queued for one subscriber that doesn't read before it is dropped, in bytes. */
     maxClientBufferBytes: number;
+    /** Embedded broker: QoS of messages the service publishes (API, events) when the caller names none. Subscribers get min(this, their subscription's QoS). */
+    publishQos: 0 | 1;
     ws: {
       /** Embedded broker: the MQTT-over-WebSocket URL clients are given when a proxy fronts the service (e.g. `wss://mqtt.example.com/mqtt`). */
       publicUrl?: string;
@@ -241,6 +243,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxPayloadBytes: r.int('MAX_PAYLOAD_BYTES', 131_072, 256, 131_072),
       connectionTokenTtlSeconds: r.int('CONNECTION_TOKEN_TTL_SECONDS', 3600, 30, 86_400),
       maxClientBufferBytes: r.int('MQTT_MAX_CLIENT_BUFFER_BYTES', 1_048_576, 262_144, 67_108_864),
+      publishQos: r.int('MQTT_PUBLISH_QOS', 1, 0, 1) as 0 | 1,
       ws: {
         publicUrl: r.url('MQTT_WS_PUBLIC_URL', ['ws:', 'wss:']),
       },

@@ -240,7 +240,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     if (aedes === undefined || aedes.closed) {
       throw new BrokerUnavailableError('embedded broker is not running');
     }
-    const packet: PublishPacket = { cmd: 'publish', topic, payload, qos: options.qos ?? 0, retain: false, dup: false };
+    const packet: PublishPacket = { cmd: 'publish', topic, payload, qos: options.qos ?? this.config.broker.publishQos, retain: false, dup: false };
     await new Promise<void>((resolve, reject) => {
       aedes.publish(packet, (error) =>
         error ? reject(new BrokerUnavailableError('embedded broker refused the message', { cause: error })) : resolve(),
