@@ -193,6 +193,23 @@ describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double
     expect(calls.some((c) => c.method === 'PUT' && /^\/certificates\/c+1$/.test(c.path) && c.query.get('newStatus') === 'ACTIVE')).toBe(true);
   });
 
+  it('a channel whose IoT policies would be too large is refused (422) and not saved', async () => {
+    let refused: string | undefined;
+    for (let i = 0; i < 80 && refused === undefined; i += 1) {
+      const name = `a-rather-long-broadcast-channel-name-number-${String(i).padStart(2, '0')}`;
+      const res = await request(t.url).put(`/v1/admin/channels/${name}`).set(admin).send({ types: ['BROADCAST'] });
+      if (res.status === 422) {
+        expectProblem(res, 422, 'VALIDATION_FAILED');
+        refused = name;
+      } else {
+        expect(res.status).toBe(201);
+      }
+    }
+    expect(refused).toBeDefined();
+    const names = (await request(t.url).get('/v1/admin/channels').set(admin)).body.channels.map((c: { name: string }) => c.name);
+    expect(names).not.toContain(refused);
+  });
+
   it('lists users with pagination from the real DynamoDB API', async () => {
     const page = await request(t.url).get('/v1/admin/users?limit=1').set(admin);
     expect(page.status).toBe(200);

@@ -31,9 +31,13 @@ export class ChannelsService {
 
   /** Creates or replaces a channel; returns whether it was created. */
   async put(name: string, request: PutChannelRequestDto): Promise<{ channel: ChannelDefinition; created: boolean }> {
-    const channel = await this.validateDefinition(name, request, await this.catalog.refresh());
+    const existing = await this.catalog.refresh();
+    const channel = await this.validateDefinition(name, request, existing);
+    // The broker's rules first: AWS IoT refuses a table whose policies would outgrow its size limit (422),
+    // and then nothing is saved. (The embedded broker reads the catalog live: nothing to do there.)
+    await this.broker.channelsChanged([...existing.filter((c) => c.name !== name), channel]);
     const created = await this.channels.put(channel);
-    await this.changed();
+    await this.catalog.refresh();
     this.logger.log({ audit: 'channel.put', channel: name, created }, 'channel saved');
     return { channel, created };
   }
