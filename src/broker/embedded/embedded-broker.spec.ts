@@ -662,7 +662,7 @@ async function rawWebSocket(
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
-  ws.send(rawMqtt.connect(clientId, clientId, password));
+  ws.send(rawMqtt.connect(clientId, { username: clientId, password }));
   await waitFor(
     () => received.length >= 1,
     5_000,

@@ -237,45 +237,4 @@ export async function closed(client: MqttClient, timeoutMs = 5_000): Promise<voi
 }
 
 /** Hand-made MQTT 3.1.1 packets for raw-socket tests (clients that misbehave on purpose). */
-export const rawMqtt = {
-  connect(clientId: string, username?: string, password?: string): Buffer {
-    const flags = 0x02 | (username !== undefined ? 0x80 : 0) | (password !== undefined ? 0x40 : 0);
-    const body = Buffer.concat([
-      str('MQTT'),
-      Buffer.from([4, flags, 0, 60]),
-      str(clientId),
-      ...(username !== undefined ? [str(username)] : []),
-      ...(password !== undefined ? [str(password)] : []),
-    ]);
-    return packet(0x10, body);
-  },
-  subscribe(messageId: number, topic: string): Buffer {
-    return packet(0x82, Buffer.concat([Buffer.from([messageId >> 8, messageId & 0xff]), str(topic), Buffer.from([0])]));
-  },
-  /** A fixed header announcing `length` bytes of body, without the body. */
-  header(type: number, length: number): Buffer {
-    return Buffer.concat([Buffer.from([type]), remainingLength(length)]);
-  },
-};
-
-function str(value: string): Buffer {
-  const bytes = Buffer.from(value, 'utf8');
-  return Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
-}
-
-function packet(type: number, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([type]), remainingLength(body.length), body]);
-}
-
-function remainingLength(length: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = length % 128;
-    length = Math.floor(length / 128);
-    if (length > 0) {
-      byte |= 0x80;
-    }
-    bytes.push(byte);
-  } while (length > 0);
-  return Buffer.from(bytes);
-}
+export { mqttPacket as rawMqtt } from './mqtt-packets';
