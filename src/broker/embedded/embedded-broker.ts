@@ -28,7 +28,8 @@ import {
 import { BrokerAcl, type MqttTransport, type Principal } from './broker-acl';
 import { CertificateAuthority } from './certificate-authority';
 import { ConnectionTokens } from './connection-tokens';
-import { capBufferedWrites, limitInboundPacketBytes, mqttStreamFromWebSocket } from './transport-guards';
+import { installDirectDelivery } from './direct-delivery';
+import { capBufferedWrites, limitInboundPacketBytes, mqttStreamFromWebSocket, streamOutlet, websocketOutlet } from './transport-guards';
 
 export { INTERNAL_TOPIC_PREFIX } from './broker-acl';
 
@@ -391,7 +392,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     }
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
-      this.accept(aedes, mqttStreamFromWebSocket(ws), 'websocket', closed, req);
+      this.accept(aedes, mqttStreamFromWebSocket(ws), 'websocket', closed, { ws });
     });
   };
 
@@ -415,7 +416,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
         socket.setNoDelay(true);
         const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
         const cn = socket.getPeerCertificate().subject?.CN;
-        this.accept(aedes, socket, 'tls', closed, undefined, typeof cn === 'string' ? cn : undefined);
+        this.accept(aedes, socket, 'tls', closed, { peerCommonName: typeof cn === 'string' ? cn : undefined });
       },
     );
     // Node only reports a failed or timed-out handshake (handshakeTimeout included) here and leaves the
@@ -446,18 +447,21 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     stream: Duplex,
     transport: ListenerKind,
     closed: Promise<void>,
-    req?: IncomingMessage,
-    peerCommonName?: string,
+    { ws, peerCommonName }: { ws?: WebSocket; peerCommonName?: string } = {},
   ): void {
     const connection: Connection = { transport, stream, peerCommonName, closed };
     this.connections.set(stream, connection);
     void closed.then(() => this.connections.delete(stream));
-    capBufferedWrites(stream, this.config.broker.maxClientBufferBytes, () => {
+    const maxBufferedBytes = this.config.broker.maxClientBufferBytes;
+    const overflow = (): void => {
       this.logger.warn(`dropping MQTT client ${connection.client?.id ?? '(not connected)'}: it stopped reading`);
       stream.destroy();
-    });
-    const client = aedes.handle(stream, req);
+    };
+    capBufferedWrites(stream, maxBufferedBytes, overflow);
+    // No upgrade request is handed over: no hook reads it, and each session would keep it alive.
+    const client = aedes.handle(stream);
     connection.client = client;
+    installDirectDelivery(client, ws === undefined ? streamOutlet(stream) : websocketOutlet(ws, stream, maxBufferedBytes, overflow));
     limitInboundPacketBytes(client, this.maxInboundPacketBytes, () => {
       this.logger.warn(`dropping MQTT client ${client.id ?? '(not connected)'}: packet over ${this.maxInboundPacketBytes} bytes`);
       stream.destroy();

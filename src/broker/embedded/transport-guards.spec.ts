@@ -38,7 +38,7 @@ async function until(check: () => boolean): Promise<void> {
 }
 
 describe('mqttStreamFromWebSocket', () => {
-  it('sends every subscriber the same bytes, one frame per packet, whether or not the frame is shared', async () => {
+  it('sends every client its bytes, one frame per packet written through the bridge', async () => {
     const { streams, received, close } = await pairs(3);
     try {
       const payload = Buffer.from('shared payload');

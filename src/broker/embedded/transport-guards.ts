@@ -1,6 +1,7 @@
 import type { Duplex, Writable } from 'node:stream';
 import type { Client } from 'aedes';
 import { createWebSocketStream, type WebSocket } from 'ws';
+import type { DirectOutlet, EncodedPublish } from './direct-delivery';
 
 /**
  * Bridges a WebSocket to the byte stream Aedes expects, sending one WebSocket
@@ -9,16 +10,13 @@ import { createWebSocketStream, type WebSocket } from 'ws';
  * Why: mqtt-packet writes a PUBLISH as several small chunks (header, length,
  * topic, payload) inside cork()/uncork(). `createWebSocketStream` has no
  * `_writev`, so each chunk would become its own frame and its own socket write:
- * four to five per message per subscriber. Coalescing them is the single
- * biggest saving on the fan-out path. A frame may carry any part of an MQTT
- * packet stream (MQTT 3.1.1 section 6), so every client accepts this.
+ * four to five per message. A frame may carry any part of an MQTT packet
+ * stream (MQTT 3.1.1 section 6), so every client accepts this. (QoS 0 fan-out
+ * does not come this way at all: see direct-delivery.ts and websocketOutlet.)
  */
 export function mqttStreamFromWebSocket(ws: WebSocket): Duplex {
   const stream = createWebSocketStream(ws);
   stream._writev = (chunks, callback) => {
-    if (chunks.length > 1 && sendSharedFrame(ws, chunks, callback)) {
-      return;
-    }
     const data = chunks.length === 1 ? (chunks[0].chunk as Buffer) : Buffer.concat(chunks.map((c) => c.chunk as Buffer));
     // The encoding is ignored for Buffers; Writable itself passes 'buffer' here.
     stream._write(data, 'buffer' as BufferEncoding, callback);
@@ -26,82 +24,71 @@ export function mqttStreamFromWebSocket(ws: WebSocket): Duplex {
   return stream;
 }
 
-/**
- * Complete WebSocket frames (header + MQTT bytes) built for a fan-out message,
- * keyed by the last chunk of the batch: the PUBLISH payload Buffer, which Aedes
- * hands unchanged to every subscriber's packet. Weak, so an entry lives only
- * as long as the message does.
- */
-const sharedFrames = new WeakMap<Buffer, Buffer>();
-
-/** Private parts of `ws` the shared-frame path relies on; checked at each use. */
+/** Private parts of `ws` the direct path relies on; checked at each use. */
 interface WebSocketInternals {
-  _socket?: { write(data: Buffer, cb: (error?: Error | null) => void): boolean; destroyed?: boolean; cork?(): void; uncork?(): void };
+  _socket?: Writable & { destroyed?: boolean };
   _sender?: { _state?: number; _queue?: unknown[]; _firstFragment?: boolean };
   _extensions?: Record<string, unknown>;
 }
 
-/** mqtt-packet writes a QoS 0 PUBLISH header byte first: type 3, QoS bits 0 (dup/retain may vary). */
-function isQos0PublishHeader(chunk: Buffer): boolean {
-  return chunk.length > 0 && (chunk[0] & 0xf6) === 0x30;
+/**
+ * Direct QoS 0 delivery to a WebSocket client: the shared, pre-framed message
+ * goes straight to the TCP socket. Only when that is exactly what `ws.send`
+ * would do, in order: the socket is open, `ws`' sender is idle (no frame half
+ * written, nothing queued), no compression, and the bridge stream holds
+ * nothing Aedes wrote earlier. Checks the slow-reader cap itself, since these
+ * bytes never pass through the bridge stream.
+ */
+export function websocketOutlet(ws: WebSocket, stream: Duplex, maxBufferedBytes: number, onOverflow: () => void): DirectOutlet {
+  const internals = ws as unknown as WebSocketInternals;
+  return {
+    ready(): boolean {
+      const socket = internals._socket;
+      const sender = internals._sender;
+      return (
+        ws.readyState === ws.OPEN &&
+        socket !== undefined &&
+        socket.destroyed !== true &&
+        typeof socket.write === 'function' &&
+        sender !== undefined &&
+        sender._state === 0 &&
+        sender._queue?.length === 0 &&
+        sender._firstFragment === true &&
+        internals._extensions?.['permessage-deflate'] === undefined &&
+        stream.writableLength === 0 &&
+        stream.writableCorked === 0
+      );
+    },
+    write(publish: EncodedPublish): void {
+      const socket = internals._socket!;
+      corkUntilNextTurn(socket);
+      socket.write(publish.websocketFrame());
+      if (socket.writableLength > maxBufferedBytes) {
+        onOverflow();
+      }
+    },
+  };
 }
 
 /**
- * Why: in a fan-out burst every subscriber gets the same QoS 0 PUBLISH bytes,
- * yet `ws.send` would copy them into a fresh frame per subscriber (the concat
- * above, then the frame header, then two socket writes). Here the first
- * subscriber's batch builds the whole frame once and every later subscriber's
- * socket gets that same Buffer in one write.
- *
- * Reuse is decided by content, not by trust: a cached frame is only sent if
- * every byte of this batch equals the bytes it carries (a few header bytes
- * plus one memcmp of the payload), so per-client differences (retain flag,
- * dup, a second packet in the batch) simply rebuild the entry. Only taken
- * when `ws.send` would itself write an unmasked, uncompressed frame straight
- * to the socket; otherwise returns false and the caller uses `ws.send`.
+ * Direct QoS 0 delivery to a TCP or TLS client: the encoded message is written
+ * to the same stream Aedes writes to (so order holds by itself, and the
+ * slow-reader cap installed on it by capBufferedWrites applies).
  */
-function sendSharedFrame(ws: WebSocket, chunks: Array<{ chunk: unknown }>, callback: (error?: Error | null) => void): boolean {
-  const first = chunks[0].chunk;
-  const last = chunks[chunks.length - 1].chunk;
-  if (!Buffer.isBuffer(first) || !Buffer.isBuffer(last) || !isQos0PublishHeader(first)) {
-    return false;
-  }
-  const internals = ws as unknown as WebSocketInternals;
-  const socket = internals._socket;
-  const sender = internals._sender;
-  if (
-    ws.readyState !== ws.OPEN ||
-    socket === undefined ||
-    socket.destroyed === true ||
-    typeof socket.write !== 'function' ||
-    sender === undefined ||
-    sender._state !== 0 ||
-    sender._queue?.length !== 0 ||
-    sender._firstFragment !== true ||
-    internals._extensions?.['permessage-deflate'] !== undefined
-  ) {
-    return false;
-  }
-  let length = 0;
-  for (const { chunk } of chunks) {
-    if (!Buffer.isBuffer(chunk)) {
-      return false;
-    }
-    length += chunk.length;
-  }
-  let frame = sharedFrames.get(last);
-  if (frame === undefined || !frameCarries(frame, chunks, length)) {
-    frame = buildFrame(chunks, length);
-    sharedFrames.set(last, frame);
-  }
-  corkUntilNextTurn(socket);
-  socket.write(frame, callback);
-  return true;
+export function streamOutlet(stream: Duplex): DirectOutlet {
+  return {
+    ready: () => !stream.destroyed && stream.writable,
+    write(publish: EncodedPublish): void {
+      corkUntilNextTurn(stream);
+      stream.write(publish.bytes);
+    },
+  };
 }
 
 interface CorkableSocket {
   cork(): void;
   uncork(): void;
+  writableCorked: number;
 }
 
 /** Sockets written to in this event-loop turn, and those of them now corked until the next turn. */
@@ -110,31 +97,26 @@ const corkedSockets: CorkableSocket[] = [];
 let flushScheduled = false;
 
 /**
- * Aedes delivers a QoS 0 message to each subscriber in its own setImmediate
- * and up to `concurrency` messages at once, so during a burst one socket gets
- * many frames in the same event-loop turn, each its own write syscall (the
- * largest single item in the fan-out profile). A socket's first frame in a
- * turn is written at once (a lone message keeps its latency); from its second
- * frame on, the socket is corked and the rest leave in one writev at the start
- * of the next turn.
+ * During a burst, one socket gets many messages in the same event-loop turn
+ * (Aedes runs up to 100 messages' fan-outs at once), each its own write
+ * syscall otherwise: that was the largest single item in the fan-out profile.
+ * A socket's first write in a turn goes out at once (a lone message keeps its
+ * latency); from its second write on, the socket is corked and the rest leave
+ * in one writev at the start of the next turn.
  */
-function corkUntilNextTurn(socket: Partial<CorkableSocket>): void {
-  if (typeof socket.cork !== 'function' || typeof socket.uncork !== 'function') {
-    return;
-  }
-  const corkable = socket as CorkableSocket;
+function corkUntilNextTurn(socket: CorkableSocket): void {
   if (!flushScheduled) {
     flushScheduled = true;
     setImmediate(uncorkAll);
   }
   const size = writtenThisTurn.size;
-  writtenThisTurn.add(corkable);
+  writtenThisTurn.add(socket);
   if (writtenThisTurn.size !== size) {
-    return; // first frame this turn
+    return; // first write this turn
   }
-  if ((corkable as { writableCorked?: number }).writableCorked === 0) {
-    corkable.cork();
-    corkedSockets.push(corkable);
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    corkedSockets.push(socket);
   }
 }
 
@@ -145,48 +127,6 @@ function uncorkAll(): void {
   for (const socket of sockets) {
     socket.uncork();
   }
-}
-
-/** RFC 6455 header length for an unmasked frame carrying `length` bytes. */
-function frameHeaderLength(length: number): number {
-  return length > 0xffff ? 10 : length > 125 ? 4 : 2;
-}
-
-function frameCarries(frame: Buffer, chunks: Array<{ chunk: unknown }>, length: number): boolean {
-  let offset = frameHeaderLength(length);
-  if (frame.length !== offset + length) {
-    return false;
-  }
-  for (const { chunk } of chunks) {
-    const bytes = chunk as Buffer;
-    if (frame.compare(bytes, 0, bytes.length, offset, offset + bytes.length) !== 0) {
-      return false;
-    }
-    offset += bytes.length;
-  }
-  return true;
-}
-
-/** One final, unmasked binary frame (FIN + opcode 2), as `ws` builds it for a server. */
-function buildFrame(chunks: Array<{ chunk: unknown }>, length: number): Buffer {
-  const headerLength = frameHeaderLength(length);
-  const frame = Buffer.allocUnsafe(headerLength + length);
-  frame[0] = 0x82;
-  if (headerLength === 2) {
-    frame[1] = length;
-  } else if (headerLength === 4) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeUInt32BE(Math.floor(length / 0x100000000), 2);
-    frame.writeUInt32BE(length >>> 0, 6);
-  }
-  let offset = headerLength;
-  for (const { chunk } of chunks) {
-    offset += (chunk as Buffer).copy(frame, offset);
-  }
-  return frame;
 }
 
 /**
