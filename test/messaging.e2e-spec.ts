@@ -96,6 +96,20 @@ describe('registration, broker and publishing on the embedded default', () => {
       expect(JSON.stringify(user.body)).not.toContain('PRIVATE KEY');
     });
 
+    it('OPENSSL re-registration appends its certificate in the registration write; a banned device gets 403 and nothing is stored', async () => {
+      const first = await request(t.url).post('/v1/admin/registrations').set(admin).send({ connectionType: 'OPENSSL', clientId: 'device-2' });
+      const second = await request(t.url).post('/v1/admin/registrations').set(admin).send({ connectionType: 'OPENSSL', clientId: 'device-2' });
+      expect([first.status, second.status]).toEqual([201, 201]);
+      expect(second.body.certificateId).not.toBe(first.body.certificateId);
+      const user = await request(t.url).get('/v1/admin/users/device-2').set(admin);
+      expect(user.body.certificateIds).toEqual([first.body.certificateId, second.body.certificateId]);
+
+      expect((await request(t.url).patch('/v1/admin/users/device-2').set(admin).send({ status: 'BANNED' })).status).toBe(200);
+      expectProblem(await request(t.url).post('/v1/admin/registrations').set(admin).send({ connectionType: 'OPENSSL', clientId: 'device-2' }), 403, 'CLIENT_BANNED');
+      const after = await request(t.url).get('/v1/admin/users/device-2').set(admin);
+      expect(after.body).toEqual(expect.objectContaining({ status: 'BANNED', certificateIds: user.body.certificateIds }));
+    });
+
     it('admin registration without a clientId: own id for WEBSOCKET, generated for OPENSSL', async () => {
       const ws = await request(t.url).post('/v1/admin/registrations').set(t.auth('editor-7', 'admin')).send({ connectionType: 'WEBSOCKET' });
       expect(ws.body.clientId).toBe('editor-7');

@@ -44,6 +44,14 @@ export class BrokerUnavailableError extends Error {
 export abstract class Broker {
   abstract readonly kind: 'embedded' | 'aws-iot';
 
+  /**
+   * True when `issueCredentials` is pure computation that leaves nothing behind in the broker
+   * (the embedded broker's own CA and token key): credentials may then be made before the
+   * registration is stored, and thrown away if the store refuses it (a banned client), which
+   * saves a second store write. False where issuing creates broker resources (AWS IoT).
+   */
+  abstract readonly issuesCredentialsLocally: boolean;
+
   /** Publishes a payload to a concrete topic. Resolves once the broker accepted it. */
   abstract publish(topic: string, payload: Buffer, options?: PublishOptions): Promise<void>;
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { Broker } from '../broker/broker';
+import { Broker, type IssuedCredentials } from '../broker/broker';
 import type { Principal } from '../common/auth/principal';
 import { ProblemCode, ProblemException } from '../common/problem/problem';
 import { AppConfig } from '../config/app-config';
@@ -37,11 +37,21 @@ export class RegistrationService {
   }
 
   private async register(clientId: string, connectionType: ConnectionType, portalClient: boolean): Promise<RegistrationResponseDto> {
-    // Atomic with the ban check: a banned client gets ClientBannedError (403 CLIENT_BANNED).
-    const record = await this.clients.register({ clientId, connectionType, portalClient, now: new Date().toISOString() });
-    const credentials = await this.broker.issueCredentials(record, connectionType);
-    if (credentials.certificateId !== undefined) {
-      await this.clients.addCertificate(clientId, credentials.certificateId, credentials.certificateArn, new Date().toISOString());
+    const input = { clientId, connectionType, portalClient, now: new Date().toISOString() };
+    let credentials: IssuedCredentials;
+    if (this.broker.issuesCredentialsLocally) {
+      // One store write: the credentials are made first (nothing outside this process sees them) and
+      // stored with the registration, atomically with the ban check; a banned client's are discarded.
+      credentials = await this.broker.issueCredentials({ ...input, status: 'REGISTERED', registeredAt: input.now, updatedAt: input.now }, connectionType);
+      const certificate = credentials.certificateId === undefined ? undefined : { id: credentials.certificateId, arn: credentials.certificateArn };
+      await this.clients.register({ ...input, certificate });
+    } else {
+      // The ban check (a ClientBannedError is 403 CLIENT_BANNED) before the broker creates anything.
+      const record = await this.clients.register(input);
+      credentials = await this.broker.issueCredentials(record, connectionType);
+      if (credentials.certificateId !== undefined) {
+        await this.clients.addCertificate(clientId, credentials.certificateId, credentials.certificateArn, new Date().toISOString());
+      }
     }
     const endpoint = await this.broker.endpoint(connectionType);
     this.metrics.registrations.inc({ connection_type: connectionType, portal: String(portalClient) });

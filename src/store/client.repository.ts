@@ -34,6 +34,8 @@ export interface RegisterInput {
   connectionType: ConnectionType;
   portalClient: boolean;
   now: string;
+  /** A certificate issued for this registration, appended in the same write. */
+  certificate?: { id: string; arn?: string };
 }
 
 export interface StatusChange {

@@ -86,6 +86,12 @@ export class InMemoryClientRepository extends ClientRepository {
       registeredAt: existing?.registeredAt ?? input.now,
       updatedAt: input.now,
     };
+    if (input.certificate !== undefined) {
+      record.certificateIds = [...(record.certificateIds ?? []), input.certificate.id];
+      if (input.certificate.arn !== undefined) {
+        record.certificateArns = [...(record.certificateArns ?? []), input.certificate.arn];
+      }
+    }
     this.records.set(input.clientId, record);
     return { ...record };
   }
@@ -178,6 +184,7 @@ export class InMemoryChannelRepository extends ChannelRepository {
 /** Records what the features asked of the broker. */
 export class RecordingBroker extends Broker {
   readonly kind = 'embedded' as const;
+  readonly issuesCredentialsLocally = true;
   readonly published: Array<{ topic: string; payload: Buffer; options?: PublishOptions }> = [];
   readonly calls: string[] = [];
   failPublish?: Error;

@@ -48,6 +48,7 @@ type CertificateStatus = 'ACTIVE' | 'INACTIVE';
  */
 export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnApplicationShutdown {
   readonly kind = 'aws-iot' as const;
+  readonly issuesCredentialsLocally = false;
 
   private readonly logger = new Logger(AwsIotBroker.name);
   private readonly sdk: IotClients;

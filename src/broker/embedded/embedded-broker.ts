@@ -29,7 +29,7 @@ import { BrokerAcl, type MqttTransport, type Principal } from './broker-acl';
 import { CertificateAuthority } from './certificate-authority';
 import { ConnectionTokens } from './connection-tokens';
 import { installDirectDelivery } from './direct-delivery';
-import { capBufferedWrites, limitInboundPacketBytes, mqttStreamFromWebSocket, streamOutlet, websocketOutlet } from './transport-guards';
+import { capBufferedWrites, limitInboundPacketBytes, mqttStreamFromWebSocket, slimAedesClient, streamOutlet, websocketOutlet } from './transport-guards';
 
 export { INTERNAL_TOPIC_PREFIX } from './broker-acl';
 
@@ -120,6 +120,7 @@ interface PendingAuthentication {
  */
 export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   readonly kind = 'embedded' as const;
+  readonly issuesCredentialsLocally = true;
 
   private readonly logger = new Logger(EmbeddedBroker.name);
   private readonly topics: Topics;
@@ -460,6 +461,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     capBufferedWrites(stream, maxBufferedBytes, overflow);
     // No upgrade request is handed over: no hook reads it, and each session would keep it alive.
     const client = aedes.handle(stream);
+    slimAedesClient(client);
     connection.client = client;
     installDirectDelivery(client, ws === undefined ? streamOutlet(stream) : websocketOutlet(ws, stream, maxBufferedBytes, overflow));
     limitInboundPacketBytes(client, this.maxInboundPacketBytes, () => {

@@ -1,5 +1,6 @@
 import type { Duplex, Writable } from 'node:stream';
 import type { Client } from 'aedes';
+import { BufferList } from 'bl';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import type { DirectOutlet, EncodedPublish } from './direct-delivery';
 
@@ -182,4 +183,43 @@ export function limitInboundPacketBytes(client: Client, maxBytes: number, onOver
     return pending;
   };
   return true;
+}
+
+/**
+ * A record with no inherited keys, like `Object.create(null)`, but in V8's fast
+ * (non-dictionary) mode: `Object.create(null)` objects start as hash tables of
+ * several hundred bytes each, and Aedes makes two per client.
+ */
+function KeyedRecord(this: object): void {}
+KeyedRecord.prototype = Object.create(null) as object;
+
+/**
+ * Trims what Aedes 1.x and mqtt-packet allocate per connection but this broker
+ * never uses, which matters at tens of thousands of connections
+ * (docs/benchmarks.md has the heap snapshot):
+ * - mqtt-packet keeps unparsed bytes in a `bl` BufferListStream, a full Duplex
+ *   stream (two stream states, an event emitter) used only as a byte list; the
+ *   plain BufferList of the same package has every method the parser calls;
+ * - `subscriptions` and `duplicates` are `Object.create(null)` hash tables;
+ *   fast-mode records with no prototype keys behave the same for Aedes' reads
+ *   and writes (an inherited name such as `constructor` still reads as absent).
+ * Must run right after `aedes.handle()`, before the first byte is parsed; each
+ * step is skipped if the internals don't look as expected.
+ */
+export function slimAedesClient(client: Client): void {
+  const internals = client as unknown as {
+    _parser?: { _list?: { length?: number; append?: unknown } };
+    subscriptions?: object;
+    duplicates?: object;
+  };
+  const list = internals._parser?._list;
+  if (list !== undefined && list.length === 0 && typeof list.append === 'function') {
+    internals._parser!._list = new BufferList();
+  }
+  for (const key of ['subscriptions', 'duplicates'] as const) {
+    const record = internals[key];
+    if (record !== undefined && Object.getPrototypeOf(record) === null && Object.keys(record).length === 0) {
+      internals[key] = new (KeyedRecord as unknown as new () => object)();
+    }
+  }
 }

@@ -60,22 +60,27 @@ export class DynamoClientRepository extends ClientRepository {
   }
 
   async register(input: RegisterInput): Promise<ClientRecord> {
+    const values: Record<string, unknown> = {
+      ':banned': 'BANNED',
+      ':registered': 'REGISTERED',
+      ':type': input.connectionType,
+      ':portal': input.portalClient,
+      ':now': input.now,
+    };
+    let update =
+      'SET RegistrationStatus = :registered, ConnectionType = :type, CGPClient = :portal, ' +
+      'RegistrationDate = if_not_exists(RegistrationDate, :now), UpdatedAt = :now';
+    if (input.certificate !== undefined) {
+      update += ', ' + appendCertificate(values, input.certificate.id, input.certificate.arn);
+    }
     try {
       const { Attributes } = await this.connection.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { ClientID: input.clientId },
           ConditionExpression: 'attribute_not_exists(ClientID) OR RegistrationStatus <> :banned',
-          UpdateExpression:
-            'SET RegistrationStatus = :registered, ConnectionType = :type, CGPClient = :portal, ' +
-            'RegistrationDate = if_not_exists(RegistrationDate, :now), UpdatedAt = :now',
-          ExpressionAttributeValues: {
-            ':banned': 'BANNED',
-            ':registered': 'REGISTERED',
-            ':type': input.connectionType,
-            ':portal': input.portalClient,
-            ':now': input.now,
-          },
+          UpdateExpression: update,
+          ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -123,12 +128,8 @@ export class DynamoClientRepository extends ClientRepository {
   }
 
   async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void> {
-    const values: Record<string, unknown> = { ':id': [certificateId], ':empty': [], ':now': now };
-    let update = 'SET CertificateIds = list_append(if_not_exists(CertificateIds, :empty), :id), UpdatedAt = :now';
-    if (certificateArn !== undefined) {
-      update += ', CertificateARNs = list_append(if_not_exists(CertificateARNs, :empty), :arn)';
-      values[':arn'] = [certificateArn];
-    }
+    const values: Record<string, unknown> = { ':now': now };
+    const update = `SET UpdatedAt = :now, ${appendCertificate(values, certificateId, certificateArn)}`;
     await this.connection.doc.send(
       new UpdateCommand({
         TableName: this.table,
@@ -185,4 +186,16 @@ export class DynamoClientRepository extends ClientRepository {
   async ping(): Promise<void> {
     await this.connection.client.send(new DescribeTableCommand({ TableName: this.table }));
   }
+}
+
+/** The SET clauses that append a certificate id (and ARN) to the record; fills in their values. */
+function appendCertificate(values: Record<string, unknown>, certificateId: string, certificateArn: string | undefined): string {
+  values[':certId'] = [certificateId];
+  values[':empty'] = [];
+  let clauses = 'CertificateIds = list_append(if_not_exists(CertificateIds, :empty), :certId)';
+  if (certificateArn !== undefined) {
+    clauses += ', CertificateARNs = list_append(if_not_exists(CertificateARNs, :empty), :certArn)';
+    values[':certArn'] = [certificateArn];
+  }
+  return clauses;
 }
