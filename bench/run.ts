@@ -449,9 +449,10 @@ async function benchRegistration(): Promise<void> {
   progress('registration: raw certificate issuing rate (@peculiar/x509, the service\'s CertificateAuthority, in this process)');
   // The compiled service code: the same library, the same key type and extensions.
   const { CertificateAuthority } = (await import(join(ROOT, 'dist', 'broker', 'embedded', 'certificate-authority.js'))) as {
-    CertificateAuthority: { open(options: { dataDir: string; serverHosts: string[] }): Promise<CertificateAuthorityLike> };
+    CertificateAuthority: { open(options: { dataDir: string; serverHosts: string[]; workerThreads: number }): Promise<CertificateAuthorityLike> };
   };
-  const ca = await CertificateAuthority.open({ dataDir: mkdtempSync(join(tmpdir(), 'wc-bench-ca-')), serverHosts: ['127.0.0.1'] });
+  // workerThreads 0: the library's own rate on one thread (the service builds certificates on worker threads).
+  const ca = await CertificateAuthority.open({ dataDir: mkdtempSync(join(tmpdir(), 'wc-bench-ca-')), serverHosts: ['127.0.0.1'], workerThreads: 0 });
   await rate(20, async (i) => void (await ca.issueClientCertificate(`warm-${i}`)));
   const raw = await rate(REG_OPENSSL, async (i) => void (await ca.issueClientCertificate(`raw-${i}`)));
 

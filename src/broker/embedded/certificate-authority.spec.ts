@@ -171,3 +171,48 @@ describe('CertificateAuthority', () => {
     });
   });
 });
+
+describe('CertificateAuthority on worker threads (the compiled service)', () => {
+  // Workers load dist/broker/embedded/certificate-worker.js: `npm test` builds before jest runs.
+  const compiled = join(__dirname, '..', '..', '..', 'dist', 'broker', 'embedded', 'certificate-authority.js');
+
+  it('builds certificates on workers that the CA signed, each with its own key, and stops them on close', async () => {
+    expect(existsSync(compiled)).toBe(true);
+    const { CertificateAuthority: Compiled } = (await import(compiled)) as { CertificateAuthority: typeof CertificateAuthority };
+    const dir = mkdtempSync(join(tmpdir(), 'wc-ca-workers-'));
+    const authority = await Compiled.open({ dataDir: dir, serverHosts: ['127.0.0.1'], workerThreads: 2 });
+    try {
+      expect(authority.usesWorkers).toBe(true);
+      const ids = Array.from({ length: 12 }, (_, i) => `device-${i}`);
+      const issued = await Promise.all(ids.map((id) => authority.issueClientCertificate(id)));
+
+      const ca = new X509Certificate(authority.caCertificatePem);
+      issued.forEach((cert, i) => {
+        const certificate = new X509Certificate(cert.certificatePem);
+        expect(certificate.subject).toBe(`CN=${ids[i]}`);
+        expect(certificate.verify(ca.publicKey)).toBe(true);
+        expect(certificate.keyUsage).toEqual([CLIENT_AUTH]);
+        expect(certificate.checkPrivateKey(createPrivateKey(cert.privateKeyPem))).toBe(true);
+      });
+      expect(new Set(issued.map((c) => c.certificateId)).size).toBe(ids.length);
+      await expect(authority.issueClientCertificate('a/b')).rejects.toThrow(TypeError);
+    } finally {
+      await authority.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('builds them on the calling thread when asked for no workers', async () => {
+    const { CertificateAuthority: Compiled } = (await import(compiled)) as { CertificateAuthority: typeof CertificateAuthority };
+    const dir = mkdtempSync(join(tmpdir(), 'wc-ca-noworkers-'));
+    const authority = await Compiled.open({ dataDir: dir, serverHosts: ['127.0.0.1'], workerThreads: 0 });
+    try {
+      expect(authority.usesWorkers).toBe(false);
+      const cert = await authority.issueClientCertificate('device-x');
+      expect(new X509Certificate(cert.certificatePem).verify(new X509Certificate(authority.caCertificatePem).publicKey)).toBe(true);
+    } finally {
+      await authority.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,10 +1,12 @@
 // @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect polyfill loaded first.
 import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { Piscina } from 'piscina';
 import { isClientId } from '../../common/ids';
 
 /** A client certificate as handed to a device once. The private key is never stored or logged. */
@@ -29,7 +31,21 @@ export interface CertificateAuthorityOptions {
   caKeyFile?: string;
   /** Host names and IP addresses the server certificate must cover. */
   serverHosts: string[];
+  /**
+   * Worker threads that build client certificates (default: one per CPU but one, at least one,
+   * at most four); 0 builds them on the calling thread. Workers need the compiled service
+   * (certificate-worker.js next to this file); from TypeScript sources it is always 0.
+   */
+  workerThreads?: number;
 }
+
+/** What a certificate worker is started with. The key never leaves the process. */
+export interface CertificateWorkerData {
+  caCertificatePem: string;
+  caKeyPem: string;
+}
+
+const WORKER_FILE = join(__dirname, 'certificate-worker.js');
 
 type CryptoKey = webcrypto.CryptoKey;
 type Algorithm = webcrypto.Algorithm;
@@ -61,28 +77,74 @@ const SERVER_VALIDITY_DAYS = 825;
  */
 export class CertificateAuthority {
   private constructor(
-    private readonly caCertificate: x509.X509Certificate,
-    private readonly caKey: CryptoKey,
-    private readonly caSigning: Algorithm,
+    private readonly issuer: ClientCertificateIssuer,
     /** PEM of the CA certificate: what clients put in their trust store. */
     readonly caCertificatePem: string,
     readonly server: ServerCredentials,
+    private readonly workers: Piscina<string, IssuedClientCertificate> | undefined,
   ) {}
 
   /** Loads the configured or persisted CA, creating and persisting one on first start, and mints the server certificate. */
   static async open(options: CertificateAuthorityOptions): Promise<CertificateAuthority> {
     x509.cryptoProvider.set(crypto);
-    const { certificate, key, signing } =
+    const { certificate, key, keyPem, signing } =
       options.caCertFile !== undefined || options.caKeyFile !== undefined
         ? await loadConfigured(options)
         : await loadOrCreateInDataDir(options.dataDir);
     const pem = certificate.toString('pem');
     const server = await issueServerCertificate(certificate, key, signing, options.serverHosts);
-    return new CertificateAuthority(certificate, key, signing, pem, server);
+    const threads = existsSync(WORKER_FILE) ? (options.workerThreads ?? Math.min(4, Math.max(1, availableParallelism() - 1))) : 0;
+    // Why workers: building a certificate is about 2.5 ms of synchronous JavaScript (ASN.1 in
+    // @peculiar/x509); on the event loop it held up every other request and capped OPENSSL
+    // registrations at about 0.4x the library's own rate. Started on first use, gone when idle.
+    const workers =
+      threads > 0
+        ? new Piscina<string, IssuedClientCertificate>({
+            filename: WORKER_FILE,
+            workerData: { caCertificatePem: pem, caKeyPem: keyPem } satisfies CertificateWorkerData,
+            minThreads: 0,
+            maxThreads: threads,
+            idleTimeout: 30_000,
+          })
+        : undefined;
+    return new CertificateAuthority(new ClientCertificateIssuer(certificate, key, signing), pem, server, workers);
   }
 
   /** A client certificate (CN = client id, clientAuth) with a fresh key pair; the caller hands the key out once. */
   async issueClientCertificate(clientId: string): Promise<IssuedClientCertificate> {
+    if (!isClientId(clientId)) {
+      throw new TypeError('invalid client id');
+    }
+    return this.workers === undefined ? this.issuer.issue(clientId) : this.workers.run(clientId);
+  }
+
+  /** True when certificates are built on worker threads. */
+  get usesWorkers(): boolean {
+    return this.workers !== undefined;
+  }
+
+  /** Stops the worker threads (idle ones exit by themselves after 30 s). */
+  async close(): Promise<void> {
+    await this.workers?.close({ force: true });
+  }
+}
+
+/** Builds client certificates from the CA's certificate and key: in the service's thread or in a worker. */
+export class ClientCertificateIssuer {
+  constructor(
+    private readonly caCertificate: x509.X509Certificate,
+    private readonly caKey: CryptoKey,
+    private readonly caSigning: Algorithm,
+  ) {}
+
+  /** For a worker thread: the CA as the main thread loaded (and checked) it. */
+  static async fromPem(data: CertificateWorkerData): Promise<ClientCertificateIssuer> {
+    x509.cryptoProvider.set(crypto);
+    const { certificate, key, signing } = await loadPem(data.caCertificatePem, data.caKeyPem, 'certificate worker');
+    return new ClientCertificateIssuer(certificate, key, signing);
+  }
+
+  async issue(clientId: string): Promise<IssuedClientCertificate> {
     if (!isClientId(clientId)) {
       throw new TypeError('invalid client id');
     }
@@ -110,14 +172,22 @@ export class CertificateAuthority {
 
 async function loadConfigured(
   options: CertificateAuthorityOptions,
-): Promise<{ certificate: x509.X509Certificate; key: CryptoKey; signing: Algorithm }> {
+): Promise<LoadedCa> {
   if (options.caCertFile === undefined || options.caKeyFile === undefined) {
     throw new Error('MQTT_CA_CERT_FILE and MQTT_CA_KEY_FILE must be set together');
   }
   return loadPem(readFileSync(options.caCertFile, 'utf8'), readFileSync(options.caKeyFile, 'utf8'), 'MQTT_CA_CERT_FILE/MQTT_CA_KEY_FILE');
 }
 
-async function loadOrCreateInDataDir(dataDir: string): Promise<{ certificate: x509.X509Certificate; key: CryptoKey; signing: Algorithm }> {
+interface LoadedCa {
+  certificate: x509.X509Certificate;
+  key: CryptoKey;
+  /** PKCS#8 PEM of the key, for the worker threads. */
+  keyPem: string;
+  signing: Algorithm;
+}
+
+async function loadOrCreateInDataDir(dataDir: string): Promise<LoadedCa> {
   const dir = join(dataDir, 'ca');
   const certFile = join(dir, 'ca.pem');
   const keyFile = join(dir, 'ca-key.pem');
@@ -151,9 +221,10 @@ async function loadOrCreateInDataDir(dataDir: string): Promise<{ certificate: x5
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  writeAtomically(keyFile, await exportPrivateKeyPem(keys.privateKey));
+  const keyPem = await exportPrivateKeyPem(keys.privateKey);
+  writeAtomically(keyFile, keyPem);
   writeAtomically(certFile, certificate.toString('pem'));
-  return { certificate, key: keys.privateKey, signing: EC_SIGNING };
+  return { certificate, key: keys.privateKey, keyPem, signing: EC_SIGNING };
 }
 
 function writeAtomically(file: string, content: string): void {
@@ -167,7 +238,7 @@ async function loadPem(
   certificatePem: string,
   keyPem: string,
   source: string,
-): Promise<{ certificate: x509.X509Certificate; key: CryptoKey; signing: Algorithm }> {
+): Promise<LoadedCa> {
   let certificate: x509.X509Certificate;
   try {
     certificate = new x509.X509Certificate(certificatePem);
@@ -203,7 +274,7 @@ async function loadPem(
   if (!(await crypto.subtle.verify(signing, publicKey, signature, probe))) {
     throw new Error(`${source}: the CA key does not belong to the CA certificate`);
   }
-  return { certificate, key, signing };
+  return { certificate, key, keyPem, signing };
 }
 
 async function issueServerCertificate(

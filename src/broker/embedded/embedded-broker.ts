@@ -233,6 +233,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     // Aedes closes the sessions it knows; this also ends connections that never sent CONNECT.
     await this.destroyConnections(() => true);
     await Promise.all(serversClosed);
+    await this.ca?.close();
   }
 
   // ---- the Broker port ---------------------------------------------------------------------
