@@ -9,6 +9,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
+import WebSocket from 'ws';
 
 export const ROOT = join(__dirname, '..');
 export const HOST = '127.0.0.1';
@@ -168,6 +169,43 @@ export class Service {
 
   get pid(): number {
     return this.child.pid!;
+  }
+
+  /**
+   * Runs two full garbage collections in the service, through its inspector (the service must
+   * have been started with `--inspect=127.0.0.1:0`), so that a following RSS reading holds what
+   * is alive, not garbage V8 has not collected yet.
+   */
+  async collectGarbage(): Promise<void> {
+    const url = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(readFileSync(join(this.dataDir, 'service.log'), 'utf8'))?.[0];
+    if (url === undefined) {
+      throw new Error('collectGarbage: the service was not started with --inspect');
+    }
+    const ws = new WebSocket(url);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    try {
+      let id = 0;
+      const call = (method: string): Promise<void> =>
+        new Promise((resolve) => {
+          const mine = ++id;
+          const onMessage = (data: WebSocket.RawData): void => {
+            if ((JSON.parse(Buffer.isBuffer(data) ? data.toString('utf8') : '{}') as { id?: number }).id === mine) {
+              ws.off('message', onMessage);
+              resolve();
+            }
+          };
+          ws.on('message', onMessage);
+          ws.send(JSON.stringify({ id: mine, method }));
+        });
+      await call('HeapProfiler.collectGarbage');
+      await call('HeapProfiler.collectGarbage');
+    } finally {
+      ws.close();
+    }
+    await sleep(500);
   }
 
   get wsUrl(): string {

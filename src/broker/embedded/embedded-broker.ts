@@ -64,15 +64,40 @@ const PACKET_OVERHEAD_BYTES = 65_536 + 16;
 
 type ListenerKind = MqttTransport | 'internal';
 
-/** One accepted network connection, whatever its MQTT state. */
-interface Connection {
-  transport: ListenerKind;
-  stream: Duplex;
-  /** CN of the verified client certificate (TLS only). */
-  peerCommonName?: string;
+/**
+ * One accepted network connection, whatever its MQTT state. A plain object, and no promise
+ * until somebody waits for the close (a revoke, the shutdown): connections are many.
+ */
+class Connection {
   client?: Client;
+  /** Set once the client authenticated (internal sessions aren't tracked). */
+  session?: Session;
+  isClosed = false;
+  private closeWaiters?: Array<() => void>;
+
+  constructor(
+    readonly transport: ListenerKind,
+    readonly stream: Duplex,
+    /** CN of the verified client certificate (TLS only). */
+    readonly peerCommonName?: string,
+  ) {}
+
   /** Settles once the underlying socket is closed. */
-  closed: Promise<void>;
+  whenClosed(): Promise<void> {
+    if (this.isClosed) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => (this.closeWaiters ??= []).push(resolve));
+  }
+
+  markClosed(): void {
+    this.isClosed = true;
+    const waiters = this.closeWaiters ?? [];
+    this.closeWaiters = undefined;
+    for (const resolve of waiters) {
+      resolve();
+    }
+  }
 }
 
 /** An authenticated client session (internal sessions aren't tracked). */
@@ -290,7 +315,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
       }
       session.connection.stream.destroy();
     }
-    await Promise.all(sessions.map((s) => s.connection.closed));
+    await Promise.all(sessions.map((s) => s.connection.whenClosed()));
     if (sessions.length > 0) {
       this.logger.log(`closed ${sessions.length} MQTT session(s) of ${client.clientId}`);
     }
@@ -393,8 +418,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
-      this.accept(aedes, mqttStreamFromWebSocket(ws), 'websocket', closed, { ws });
+      this.accept(aedes, mqttStreamFromWebSocket(ws), 'websocket', ws, { ws });
     });
   };
 
@@ -416,9 +440,8 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
           return;
         }
         socket.setNoDelay(true);
-        const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
         const cn = socket.getPeerCertificate().subject?.CN;
-        this.accept(aedes, socket, 'tls', closed, { peerCommonName: typeof cn === 'string' ? cn : undefined });
+        this.accept(aedes, socket, 'tls', socket, { peerCommonName: typeof cn === 'string' ? cn : undefined });
       },
     );
     // Node only reports a failed or timed-out handshake (handshakeTimeout included) here and leaves the
@@ -438,8 +461,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
         return;
       }
       socket.setNoDelay(true);
-      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-      this.accept(aedes, socket, 'internal', closed);
+      this.accept(aedes, socket, 'internal', socket);
     });
     return listen(server, 0, '127.0.0.1', 'internal MQTT listener');
   }
@@ -448,12 +470,13 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     aedes: Aedes,
     stream: Duplex,
     transport: ListenerKind,
-    closed: Promise<void>,
+    /** Emits 'close' once the underlying socket is closed. */
+    socket: EventEmitter,
     { ws, peerCommonName }: { ws?: WebSocket; peerCommonName?: string } = {},
   ): void {
-    const connection: Connection = { transport, stream, peerCommonName, closed };
+    const connection = new Connection(transport, stream, peerCommonName);
     this.connections.set(stream, connection);
-    void closed.then(() => this.connections.delete(stream));
+    socket.once('close', () => this.connectionClosed(connection));
     const maxBufferedBytes = this.config.broker.maxClientBufferBytes;
     const overflow = (): void => {
       this.logger.warn(`dropping MQTT client ${connection.client?.id ?? '(not connected)'}: it stopped reading`);
@@ -476,7 +499,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     for (const connection of doomed) {
       connection.stream.destroy();
     }
-    await Promise.all(doomed.map((c) => c.closed));
+    await Promise.all(doomed.map((c) => c.whenClosed()));
   }
 
   // ---- Aedes hooks -----------------------------------------------------------------------------
@@ -543,7 +566,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
           refuse(NOT_AUTHORIZED, 'not registered');
         } else if (record.status !== 'REGISTERED' || pending.revoked) {
           refuse(NOT_AUTHORIZED, 'banned');
-        } else if (!client.closed) {
+        } else if (!client.closed && !connection.isClosed) {
           this.addSession({ kind: 'client', clientId, portal: record.portalClient, transport }, client, connection);
           done(null, true);
         }
@@ -646,16 +669,25 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     this.sessions.set(principal.clientId, sessions);
     this.metrics.connectedClients.inc({ transport: principal.transport });
     this.touch(principal.clientId);
-    void connection.closed.then(() => {
-      sessions.delete(session);
-      if (sessions.size === 0 && this.sessions.get(principal.clientId) === sessions) {
-        this.sessions.delete(principal.clientId);
+    connection.session = session;
+  }
+
+  private connectionClosed(connection: Connection): void {
+    this.connections.delete(connection.stream);
+    const session = connection.session;
+    if (session !== undefined) {
+      const { clientId, transport } = session.principal;
+      const sessions = this.sessions.get(clientId);
+      sessions?.delete(session);
+      if (sessions?.size === 0) {
+        this.sessions.delete(clientId);
       }
-      this.metrics.connectedClients.dec({ transport: principal.transport });
+      this.metrics.connectedClients.dec({ transport });
       if (!this.stopping) {
-        this.touch(principal.clientId);
+        this.touch(clientId);
       }
-    });
+    }
+    connection.markClosed();
   }
 
   private trackPending(clientId: string, pending: PendingAuthentication, add: boolean): void {
