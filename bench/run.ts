@@ -213,7 +213,7 @@ interface FanoutResult {
   connectSeconds: number;
   /** Both RSS readings taken right after a full GC of the broker (where it has one). */
   rssPerClient: number;
-  /** The same without the GC: includes garbage not collected yet, so it moves with GC timing. */
+  /** The connected reading taken before its GC (idle still after one): adds the garbage connecting left, so it moves with GC timing. */
   rssPerClientRaw: number;
   burstRate: number;
   burstDelivered: number;
@@ -243,7 +243,6 @@ async function fanoutRun(
   const results: FanoutResult[] = [];
   try {
     await sleep(1000);
-    const idleRssRaw = rssBytes(brokerPid);
     await collectGarbage();
     const idleRss = rssBytes(brokerPid);
     let connected = 0;
@@ -263,7 +262,7 @@ async function fanoutRun(
         progress(`fanout ${label}: ${failed} subscribers failed to connect (${replies.find((r) => r.firstError)?.firstError})`);
       }
       await sleep(2000);
-      const rssPerClientRaw = (rssBytes(brokerPid) - idleRssRaw) / connected;
+      const rssPerClientRaw = (rssBytes(brokerPid) - idleRss) / connected;
       await collectGarbage();
       const rssPerClient = (rssBytes(brokerPid) - idleRss) / connected;
 
@@ -309,7 +308,7 @@ async function fanoutRun(
       const last = results[results.length - 1];
       progress(
         `fanout ${label} N=${connected}: ${fmt(last.burstRate)} deliveries/s (${burstDelivered}/${connected * BURST_MESSAGES} in ${fmt(burstSeconds, 2)} s), ` +
-          `paced p50 ${fmt(last.p50, 1)} ms p99 ${fmt(last.p99, 1)} ms, ${fmt(rssPerClient / 1024, 1)} KiB/client after GC (${fmt(rssPerClientRaw / 1024, 1)} without)`,
+          `paced p50 ${fmt(last.p50, 1)} ms p99 ${fmt(last.p99, 1)} ms, ${fmt(rssPerClient / 1024, 1)} KiB/client after GC (${fmt(rssPerClientRaw / 1024, 1)} before)`,
       );
     }
     await workers.all({ type: 'close' }, 'closed', 60_000);
@@ -382,7 +381,7 @@ async function benchFanout(): Promise<void> {
     row('fanout', `N=${n} paced p50 ms`, fmt(e.p50, 1), fmt(m.p50, 1), e.p50 / m.p50);
     row('fanout', `N=${n} paced p99 ms`, fmt(e.p99, 1), fmt(m.p99, 1), e.p99 / m.p99, n === 10_000 ? { text: '≤ 1.50×', ok: e.p99 / m.p99 <= 1.5 } : undefined);
     row('fanout', `N=${n} RSS per client KiB (after GC)`, fmt(e.rssPerClient / 1024, 1), fmt(m.rssPerClient / 1024, 1), e.rssPerClient / m.rssPerClient, n === max ? { text: '≤ 2.00×', ok: e.rssPerClient / m.rssPerClient <= 2 } : undefined);
-    row('fanout', `N=${n} RSS per client KiB (no GC)`, fmt(e.rssPerClientRaw / 1024, 1), fmt(m.rssPerClientRaw / 1024, 1), e.rssPerClientRaw / m.rssPerClientRaw);
+    row('fanout', `N=${n} RSS per client KiB (before GC)`, fmt(e.rssPerClientRaw / 1024, 1), fmt(m.rssPerClientRaw / 1024, 1), e.rssPerClientRaw / m.rssPerClientRaw);
     row('fanout', `N=${n} connect s`, fmt(e.connectSeconds, 1), fmt(m.connectSeconds, 1), e.connectSeconds / m.connectSeconds);
   });
 }
