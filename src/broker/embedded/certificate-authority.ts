@@ -112,10 +112,14 @@ export class CertificateAuthority {
 
   /** A client certificate (CN = client id, clientAuth) with a fresh key pair; the caller hands the key out once. */
   async issueClientCertificate(clientId: string): Promise<IssuedClientCertificate> {
+    if (this.workers === undefined) {
+      return this.issuer.issue(clientId);
+    }
+    // Refused here, so the caller gets the TypeError itself rather than one rebuilt across threads.
     if (!isClientId(clientId)) {
       throw new TypeError('invalid client id');
     }
-    return this.workers === undefined ? this.issuer.issue(clientId) : this.workers.run(clientId);
+    return this.workers.run(clientId);
   }
 
   /** True when certificates are built on worker threads. */

@@ -24,8 +24,8 @@ class Rig {
     private readonly wss: WebSocketServer,
   ) {}
 
-  static async start(maxBufferedBytes = 1 << 20): Promise<Rig> {
-    const aedes = await Aedes.createBroker();
+  static async start(maxBufferedBytes = 1 << 20, options: Parameters<typeof Aedes.createBroker>[0] = {}): Promise<Rig> {
+    const aedes = await Aedes.createBroker(options);
     let rig: Rig | undefined = undefined;
     const accept = (stream: Duplex, ws?: WebSocket): void => {
       const overflow = (): void => {
@@ -205,6 +205,28 @@ describe('installDirectDelivery', () => {
     await until(() => seen.length === 3, 'the third');
 
     expect(seen.map((m) => `${m.topic} ${m.payload}`)).toEqual(['game/a same buffer', 'game/b same buffer', 'game/a SAME buffer']);
+  });
+});
+
+describe('installDirectDelivery and the broker\'s authorizeForward', () => {
+  it('sends what authorizeForward hands back, a string payload included', async () => {
+    const rig = await Rig.start(1 << 20, {
+      authorizeForward: (_client, packet) => ({ ...packet, payload: `forwarded ${packet.payload.toString()}` }),
+    });
+    try {
+      const subscriber = await rig.connect('ws', 'forwarded');
+      await subscriber.subscribeAsync('game/news', { qos: 0 });
+      const seen = rawPublishes(subscriber);
+      rig.viaAedes = 0;
+
+      await publish(rig.aedes, 'game/news', Buffer.from('hello'), 0);
+
+      await until(() => seen.length === 1, 'the message');
+      expect(seen[0]).toMatchObject({ topic: 'game/news', payload: 'forwarded hello', qos: 0 });
+      expect(rig.viaAedes).toBe(0);
+    } finally {
+      await rig.close();
+    }
   });
 });
 

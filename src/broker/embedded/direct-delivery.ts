@@ -41,7 +41,6 @@ interface OutgoingPacket {
   payload: Buffer | string;
   qos?: number;
   retain?: boolean;
-  dup?: boolean;
   brokerId?: string;
   brokerCounter?: number;
   properties?: unknown;
@@ -127,8 +126,10 @@ export function installDirectDelivery(aedesClient: Client, outlet: DirectOutlet)
       outlet.ready()
     ) {
       const forward = client.broker.authorizeForward(aedesClient, packet);
-      if (forward && Buffer.isBuffer(forward.payload)) {
-        outlet.write(encodedPublish(forward.topic, forward.payload, forward.retain === true));
+      if (forward) {
+        // An authorizeForward may hand back a string payload: send it, don't drop it.
+        const payload = Buffer.isBuffer(forward.payload) ? forward.payload : Buffer.from(forward.payload, 'utf8');
+        outlet.write(encodedPublish(forward.topic, payload, forward.retain === true));
       }
       afterThisTurn(callback);
       return;
