@@ -11,7 +11,7 @@
  */
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
@@ -22,6 +22,7 @@ import { resolveJwtSecret } from '../src/common/auth/auth-keys';
 import { loadConfig } from '../src/config/app-config';
 import { startEvents } from '../src/events/start-events';
 import { MetricsService } from '../src/metrics/metrics.service';
+import { loopbackEnv } from '../src/testing/loopback-env';
 
 const RABBITMQ_URL = process.env.TEST_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
@@ -67,16 +68,8 @@ async function rawConsume(connection: amqp.ChannelModel, queue: string): Promise
 
 async function serviceConsume(queue: string): Promise<{ rate: number; delivered: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wc-bench-'));
-  const channelsFile = join(dataDir, 'channels.json');
-  writeFileSync(channelsFile, JSON.stringify({ channels: [{ name: 'news', types: ['BROADCAST', 'PRIVATE'] }] }));
   const config = loadConfig({
-    DATA_DIR: dataDir,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    PUBLIC_HOST: '127.0.0.1',
-    MQTT_TLS_PORT: '0',
-    MQTT_TLS_HOST: '127.0.0.1',
-    CHANNELS_FILE: channelsFile,
+    ...loopbackEnv(dataDir, [{ name: 'news', types: ['BROADCAST', 'PRIVATE'] }]),
     LOG_LEVEL: 'error',
     EVENTS_TRANSPORT: 'rmq',
     EVENTS_URL: RABBITMQ_URL,

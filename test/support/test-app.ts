@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -7,6 +7,7 @@ import { createApp } from '../../src/app.factory';
 import { resolveJwtSecret } from '../../src/common/auth/auth-keys';
 import { type AppConfig, loadConfig } from '../../src/config/app-config';
 import { startEvents } from '../../src/events/start-events';
+import { loopbackEnv } from '../../src/testing/loopback-env';
 
 export interface TestChannel {
   name: string;
@@ -49,16 +50,8 @@ export class TestApp {
 
   static async start(options: TestAppOptions = {}): Promise<TestApp> {
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'wc-test-'));
-    const channelsFile = join(dataDir, 'channels.json');
-    writeFileSync(channelsFile, JSON.stringify({ channels: options.channels ?? DEFAULT_TEST_CHANNELS }));
     const config = loadConfig({
-      DATA_DIR: dataDir,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      PUBLIC_HOST: '127.0.0.1',
-      MQTT_TLS_PORT: '0',
-      MQTT_TLS_HOST: '127.0.0.1',
-      CHANNELS_FILE: channelsFile,
+      ...loopbackEnv(dataDir, options.channels ?? DEFAULT_TEST_CHANNELS),
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
       EVENTS_TRANSPORT: 'none',
       ...options.env,
