@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
+import { resolveJwtSecret } from '../src/common/auth/auth-keys';
 import { expectProblem, TestApp } from './support/test-app';
 
 describe('authentication and roles', () => {
@@ -48,11 +49,27 @@ describe('authentication and roles', () => {
     expectProblem(await request(t.url).get('/v1/admin/users').set('Authorization', `Bearer ${header}.${payload}.`), 401, 'UNAUTHORIZED');
   });
 
-  it('refuses the wrong issuer and the wrong audience', async () => {
+  it('refuses the wrong issuer and the wrong audience, without naming the expected ones', async () => {
     const wrongIssuer = t.token('alice', [], { issuer: 'https://evil.test' });
     const wrongAudience = t.token('alice', [], { audience: 'someone-else' });
-    expectProblem(await request(t.url).get(route).set('Authorization', `Bearer ${wrongIssuer}`), 401, 'UNAUTHORIZED');
-    expectProblem(await request(t.url).get(route).set('Authorization', `Bearer ${wrongAudience}`), 401, 'UNAUTHORIZED');
+    const issuerProblem = expectProblem(await request(t.url).get(route).set('Authorization', `Bearer ${wrongIssuer}`), 401, 'UNAUTHORIZED');
+    const audienceProblem = expectProblem(await request(t.url).get(route).set('Authorization', `Bearer ${wrongAudience}`), 401, 'UNAUTHORIZED');
+    expect(issuerProblem.detail).toMatch(/issuer invalid/);
+    expect(audienceProblem.detail).toMatch(/audience invalid/);
+    for (const problem of [issuerProblem, audienceProblem]) {
+      expect(JSON.stringify(problem)).not.toMatch(/issuer\.test|web-communicator"|expected/);
+    }
+  });
+
+  it('refuses a token without exp (it would never expire)', async () => {
+    const secret = resolveJwtSecret(t.config)!;
+    const noExp = jwt.sign({ sub: 'alice' }, secret, { algorithm: 'HS256', issuer: 'https://issuer.test', audience: 'web-communicator' });
+    expect(jwt.decode(noExp)).not.toHaveProperty('exp');
+    const problem = expectProblem(await request(t.url).get(route).set('Authorization', `Bearer ${noExp}`), 401, 'UNAUTHORIZED');
+    expect(problem.detail).toMatch(/no expiry/);
+    // The same token with an exp is fine: only the missing claim is refused.
+    const withExp = jwt.sign({ sub: 'alice' }, secret, { algorithm: 'HS256', issuer: 'https://issuer.test', audience: 'web-communicator', expiresIn: 60 });
+    expect((await request(t.url).get(route).set('Authorization', `Bearer ${withExp}`)).status).toBe(200);
   });
 
   it.each(['alice/+', 'a#b', '', 'x'.repeat(129), 'white space'])('refuses client id %j (401)', async (sub) => {
@@ -104,7 +121,13 @@ describe('custom claims and JWKS', () => {
     await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
     const port = (jwks.address() as { port: number }).port;
     t = await TestApp.start({
-      env: { AUTH_JWKS_URI: `http://127.0.0.1:${port}/.well-known/jwks.json`, AUTH_CLIENT_ID_CLAIM: 'identity_id', AUTH_ROLES_CLAIM: 'cognito:groups' },
+      env: {
+        AUTH_JWKS_URI: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+        AUTH_ISSUER: ISSUER,
+        AUTH_AUDIENCE: AUDIENCE,
+        AUTH_CLIENT_ID_CLAIM: 'identity_id',
+        AUTH_ROLES_CLAIM: 'cognito:groups',
+      },
     });
   });
   afterAll(async () => {
@@ -112,9 +135,28 @@ describe('custom claims and JWKS', () => {
     await new Promise((resolve) => jwks.close(resolve));
   });
 
-  function sign(payload: Record<string, unknown>, kid = 'test-key'): string {
-    return jwt.sign(payload, privateKey, { algorithm: 'RS256', keyid: kid, expiresIn: 300 });
+  const ISSUER = 'https://idp.test/pool';
+  const AUDIENCE = 'game-app';
+
+  function sign(payload: Record<string, unknown>, kid = 'test-key', options: jwt.SignOptions = { expiresIn: 300 }): string {
+    return jwt.sign(payload, privateKey, { algorithm: 'RS256', keyid: kid, issuer: ISSUER, audience: AUDIENCE, ...options });
   }
+
+  it('refuses a JWKS token without exp', async () => {
+    const noExp = sign({ identity_id: 'eu-west-1:abc' }, 'test-key', {});
+    expect(jwt.decode(noExp)).not.toHaveProperty('exp');
+    expectProblem(await request(t.url).get('/v1/channels').set('Authorization', `Bearer ${noExp}`), 401, 'UNAUTHORIZED');
+    expect((await request(t.url).get('/v1/channels').set('Authorization', `Bearer ${sign({ identity_id: 'eu-west-1:abc' })}`)).status).toBe(200);
+  });
+
+  it('refuses tokens the same identity provider issued for another app or from another issuer, naming neither expected value', async () => {
+    for (const options of [{ audience: 'other-app' }, { issuer: 'https://idp.test/other-pool' }]) {
+      const token = jwt.sign({ identity_id: 'eu-west-1:abc' }, privateKey, { algorithm: 'RS256', keyid: 'test-key', issuer: ISSUER, audience: AUDIENCE, expiresIn: 300, ...options });
+      const problem = expectProblem(await request(t.url).get('/v1/channels').set('Authorization', `Bearer ${token}`), 401, 'UNAUTHORIZED');
+      expect(JSON.stringify(problem)).not.toContain(ISSUER);
+      expect(JSON.stringify(problem)).not.toContain(AUDIENCE);
+    }
+  });
 
   it('accepts an RS256 token from the JWKS, with the configured claims', async () => {
     const token = sign({ sub: 'ignored', identity_id: 'eu-west-1:abc', 'cognito:groups': ['admin'] });

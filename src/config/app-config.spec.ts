@@ -35,12 +35,28 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ AUTH_JWKS_URI: 'ftp://x' })).toThrow(/AUTH_JWKS_URI/);
   });
 
+  it('requires both AUTH_ISSUER and AUTH_AUDIENCE with AUTH_JWKS_URI, in one line', () => {
+    const jwks = 'https://idp.example.com/.well-known/jwks.json';
+    for (const env of [{}, { AUTH_ISSUER: 'https://idp.example.com/' }, { AUTH_AUDIENCE: 'app' }]) {
+      let caught: unknown;
+      try {
+        loadConfig({ AUTH_JWKS_URI: jwks, ...env });
+      } catch (error) {
+        caught = error;
+      }
+      expect((caught as ConfigError).problems).toEqual(['AUTH_ISSUER and AUTH_AUDIENCE are required with AUTH_JWKS_URI']);
+    }
+    expect(loadConfig({ AUTH_JWKS_URI: jwks, AUTH_ISSUER: 'https://idp.example.com/', AUTH_AUDIENCE: 'app' }).auth.jwksUri).toBe(jwks);
+  });
+
   it('reads the production example', () => {
     const config = loadConfig({
       BROKER: 'aws-iot',
       STORE: 'dynamodb',
       AWS_REGION: 'eu-west-1',
       AUTH_JWKS_URI: 'https://cognito-idp.eu-west-1.amazonaws.com/pool/.well-known/jwks.json',
+      AUTH_ISSUER: 'https://cognito-idp.eu-west-1.amazonaws.com/pool',
+      AUTH_AUDIENCE: 'app-client-id',
       EVENTS_TRANSPORT: 'rmq',
       EVENTS_URL: 'amqp://guest:guest@127.0.0.1:5672',
       DYNAMODB_CREATE_TABLES: 'false',

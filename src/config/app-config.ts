@@ -207,6 +207,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (jwtSecret !== undefined && jwksUri !== undefined) {
     r.problems.push('AUTH_JWT_SECRET and AUTH_JWKS_URI are both set: choose one');
   }
+  if (jwksUri !== undefined && (r.optional('AUTH_ISSUER') === undefined || r.optional('AUTH_AUDIENCE') === undefined)) {
+    // An identity provider signs tokens for many apps with the same keys: without both checks, any of them would do.
+    r.problems.push('AUTH_ISSUER and AUTH_AUDIENCE are required with AUTH_JWKS_URI');
+  }
   if (jwtSecret === undefined && jwksUri === undefined && !embedded) {
     r.problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URI is required unless BROKER and STORE are both embedded');
   }

@@ -46,9 +46,17 @@ export class AuthGuard extends PassportAuthGuard('jwt') {
 
   override handleRequest<T = Principal>(error: unknown, user: T | false, info: unknown): T {
     if (error || !user) {
-      const reason = info instanceof Error ? info.message : 'missing or invalid bearer token';
+      const reason = info instanceof Error ? publicReason(info.message) : 'missing or invalid bearer token';
       throw error instanceof UnauthorizedException ? error : new UnauthorizedException(`Authentication failed: ${reason}.`);
     }
     return user;
   }
+}
+
+/**
+ * jsonwebtoken's messages name the expected issuer or audience ("jwt issuer invalid. expected: ...");
+ * a caller learns only which check failed.
+ */
+export function publicReason(message: string): string {
+  return message.split('. expected')[0]!.slice(0, 200);
 }

@@ -49,6 +49,10 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   }
 
   validate(payload: Record<string, unknown>): Principal {
+    // jsonwebtoken checks `exp` only when present: a token without one would never expire.
+    if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) {
+      throw new UnauthorizedException('Authentication failed: the token has no expiry (exp).');
+    }
     const clientId = claim(payload, this.clientIdClaim);
     if (!isClientId(clientId)) {
       throw new UnauthorizedException(`The token's ${this.clientIdClaim} claim is not a valid client id.`);

@@ -23,6 +23,8 @@ export function awsConfig(env: Record<string, string> = {}): AppConfig {
     STORE: 'dynamodb',
     AWS_REGION: 'eu-west-1',
     AUTH_JWKS_URI: 'https://auth.example.com/.well-known/jwks.json',
+    AUTH_ISSUER: 'https://auth.example.com/',
+    AUTH_AUDIENCE: 'web-communicator',
     TOPIC_PREFIX: 'mygame/prod',
     IOT_POLICY_PREFIX: 'WebComm',
     ...env,
