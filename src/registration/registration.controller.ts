@@ -1,9 +1,12 @@
-import { Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
+import { Body, Controller, Header, HttpCode, HttpStatus, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Caller, Roles } from '../common/auth/auth.decorators';
 import type { Principal } from '../common/auth/principal';
 import { RegisterClientRequestDto, RegisterPortalClientRequestDto, RegistrationResponseDto } from './registration.dto';
 import { RegistrationService } from './registration.service';
+
+/** Registrations carry a connection token or a private key: no cache or proxy may keep them. */
+const NO_STORE = 'no-store';
 
 @ApiTags('registration')
 @ApiBearerAuth()
@@ -14,6 +17,7 @@ export class RegistrationController {
   /** Registers the caller and returns its broker credentials. Registering again refreshes them. */
   @Post('registrations')
   @HttpCode(HttpStatus.CREATED)
+  @Header('Cache-Control', NO_STORE)
   async registerClient(@Caller() caller: Principal, @Body() body: RegisterClientRequestDto): Promise<RegistrationResponseDto> {
     return this.registration.registerClient(caller, body.connectionType);
   }
@@ -22,6 +26,7 @@ export class RegistrationController {
   @Post('admin/registrations')
   @Roles('admin')
   @HttpCode(HttpStatus.CREATED)
+  @Header('Cache-Control', NO_STORE)
   async registerPortalClient(@Caller() caller: Principal, @Body() body: RegisterPortalClientRequestDto): Promise<RegistrationResponseDto> {
     return this.registration.registerPortalClient(caller, body.connectionType, body.clientId);
   }
