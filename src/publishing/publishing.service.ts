@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { HttpStatus, Injectable, Logger } from '@nestjs/common';
 import { Broker } from '../broker/broker';
 import { ChannelCatalog } from '../channels/catalog/channel-catalog';
-import { MessageSchemas } from '../channels/message-schemas';
+import { MessageSchemas, type SchemaProblem, UnusableSchemaError } from '../channels/message-schemas';
 import { isChannelName, isClientId } from '../common/ids';
 import { ProblemCode, ProblemException } from '../common/problem/problem';
 import { Topics } from '../common/topics';
@@ -41,8 +41,8 @@ export interface Envelope {
 
 /**
  * The one publishing pipeline, shared by HTTP broadcasts, direct messages,
- * client sends and queue events: resolve → authorize → size → schema → rate
- * limit → envelope → broker publish. Every refusal is a ProblemException with a
+ * client sends and queue events: resolve → authorize → size → rate limit →
+ * schema → envelope → broker publish. Every refusal is a ProblemException with a
  * stable code; nothing accepted is dropped silently.
  */
 @Injectable()
@@ -84,13 +84,14 @@ export class PublishingService {
     if (request.source === 'client' && messageBytes > channel.maxMessageBytes) {
       throw new ProblemException(HttpStatus.PAYLOAD_TOO_LARGE, ProblemCode.MESSAGE_TOO_LARGE, `The message is ${messageBytes} bytes; channel ${channel.name} takes at most ${channel.maxMessageBytes}.`);
     }
-    this.checkSchema(channel, request.message);
+    // Before the schema check: a send the schema refuses still uses up the sender's rate.
     if (request.source === 'client' && channel.rateLimit !== undefined) {
       const wait = this.limiter.take(`${channel.name}\u0000${request.senderId}`, channel.rateLimit);
       if (wait > 0) {
         throw new ProblemException(HttpStatus.TOO_MANY_REQUESTS, ProblemCode.RATE_LIMITED, `Channel ${channel.name} allows ${channel.rateLimit.messages} messages per ${channel.rateLimit.perSeconds} s per client.`, { retryAfterSeconds: wait });
       }
     }
+    this.checkSchema(channel, request.message);
     const envelope: Envelope = {
       Channel: channel.name,
       Message: request.message,
@@ -154,7 +155,16 @@ export class PublishingService {
     } catch {
       throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, ProblemCode.MESSAGE_SCHEMA_MISMATCH, `Channel ${channel.name} takes JSON messages; this one is not valid JSON.`);
     }
-    const errors = this.schemas.validate(channel, parsed);
+    let errors: SchemaProblem[];
+    try {
+      errors = this.schemas.validate(channel, parsed);
+    } catch (error) {
+      if (error instanceof UnusableSchemaError) {
+        this.logger.warn({ channel: channel.name, problem: error.message }, 'channel message schema is unusable; save the channel again with a valid one');
+        throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, ProblemCode.MESSAGE_SCHEMA_MISMATCH, `Channel ${channel.name}'s schema can't be used; an admin must fix it.`);
+      }
+      throw error;
+    }
     if (errors.length > 0) {
       throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, ProblemCode.MESSAGE_SCHEMA_MISMATCH, `The message does not match channel ${channel.name}'s schema.`, { errors });
     }
