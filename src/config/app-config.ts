@@ -89,6 +89,10 @@ export class AppConfig {
 
   registration: {
     clientOpenssl: boolean;
+    /** OPENSSL registrations one client may make per hour (each one makes a key pair and a certificate). */
+    clientOpensslPerHour: number;
+    /** Live (non-revoked) certificates per client; re-registering beyond it is 409 TOO_MANY_CERTIFICATES. */
+    maxCertificatesPerClient: number;
   };
 
   events: {
@@ -292,6 +296,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     registration: {
       clientOpenssl: r.bool('REGISTRATION_CLIENT_OPENSSL', false),
+      clientOpensslPerHour: r.int('REGISTRATION_CLIENT_OPENSSL_PER_HOUR', 10, 1, 10_000),
+      maxCertificatesPerClient: r.int('MAX_CERTIFICATES_PER_CLIENT', 5, 1, 100),
     },
     events: {
       transport: eventsTransport,

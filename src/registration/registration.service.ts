@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
 import { Broker, type IssuedCredentials } from '../broker/broker';
 import type { Principal } from '../common/auth/principal';
 import { ProblemCode, ProblemException } from '../common/problem/problem';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { RateLimiter } from '../publishing/rate-limiter';
 import { ClientRepository, type ConnectionType } from '../store/client.repository';
 import type { RegistrationResponseDto } from './registration.dto';
 
 @Injectable()
 export class RegistrationService {
   private readonly logger = new Logger(RegistrationService.name);
+  private readonly opensslLimiter = new RateLimiter();
 
   constructor(
     private readonly config: AppConfig,
@@ -21,8 +23,16 @@ export class RegistrationService {
 
   /** A plain client registers itself (receive-only rights). */
   async registerClient(caller: Principal, connectionType: ConnectionType): Promise<RegistrationResponseDto> {
-    if (connectionType === 'OPENSSL' && !this.config.registration.clientOpenssl) {
-      throw ProblemException.forbidden(ProblemCode.OPENSSL_NOT_ENABLED, 'OPENSSL registration is not enabled for clients (REGISTRATION_CLIENT_OPENSSL).');
+    if (connectionType === 'OPENSSL') {
+      if (!this.config.registration.clientOpenssl) {
+        throw ProblemException.forbidden(ProblemCode.OPENSSL_NOT_ENABLED, 'OPENSSL registration is not enabled for clients (REGISTRATION_CLIENT_OPENSSL).');
+      }
+      // Each one costs a key pair and a certificate (and, on AWS IoT, a certificate and a thing).
+      const perHour = this.config.registration.clientOpensslPerHour;
+      const wait = this.opensslLimiter.take(caller.clientId, { messages: perHour, perSeconds: 3600 });
+      if (wait > 0) {
+        throw new ProblemException(HttpStatus.TOO_MANY_REQUESTS, ProblemCode.RATE_LIMITED, `A client may make ${perHour} OPENSSL registrations per hour.`, { retryAfterSeconds: wait });
+      }
     }
     return this.register(caller.clientId, connectionType, false);
   }
