@@ -95,6 +95,11 @@ export class AppConfig {
     maxCertificatesPerClient: number;
   };
 
+  users: {
+    /** How often each instance looks for timed bans that have ended. */
+    banExpirySweepMs: number;
+  };
+
   events: {
     transport: EventsTransport;
     url?: string;
@@ -298,6 +303,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
       clientOpenssl: r.bool('REGISTRATION_CLIENT_OPENSSL', false),
       clientOpensslPerHour: r.int('REGISTRATION_CLIENT_OPENSSL_PER_HOUR', 10, 1, 10_000),
       maxCertificatesPerClient: r.int('MAX_CERTIFICATES_PER_CLIENT', 5, 1, 100),
+    },
+    users: {
+      banExpirySweepMs: r.int('BAN_EXPIRY_SWEEP_MS', 2000, 100, 60_000),
     },
     events: {
       transport: eventsTransport,

@@ -13,7 +13,11 @@ export interface ClientRecord {
   updatedAt: string;
   bannedAt?: string;
   banReason?: string;
+  /** A ban with an end: when it passes, the client is un-banned (BanExpiry). */
+  banExpiresAt?: string;
+  /** Live (not revoked) certificates; on the embedded broker the id is the certificate's serial (lowercase hex). */
   certificateIds?: string[];
+  /** AWS IoT: the ARNs of `certificateIds`, same order. */
   certificateArns?: string[];
   lastSeenAt?: string;
 }
@@ -36,11 +40,15 @@ export interface RegisterInput {
   now: string;
   /** A certificate issued for this registration, appended in the same write. */
   certificate?: { id: string; arn?: string };
+  /** With `certificate`: refuse (TooManyCertificatesError) when the client already has this many. */
+  maxCertificates?: number;
 }
 
 export interface StatusChange {
   status: ClientStatus;
   reason?: string;
+  /** BANNED only: when the ban ends (ISO-8601); absent = until an admin lifts it. */
+  expiresAt?: string;
   now: string;
 }
 
@@ -49,6 +57,17 @@ export class ClientBannedError extends Error {
   constructor(readonly clientId: string) {
     super(`client ${clientId} is banned`);
     this.name = 'ClientBannedError';
+  }
+}
+
+/** Thrown by `register` / `addCertificate` when the client already holds its maximum of live certificates. */
+export class TooManyCertificatesError extends Error {
+  constructor(
+    readonly clientId: string,
+    readonly max: number,
+  ) {
+    super(`client ${clientId} already has ${max} certificates`);
+    this.name = 'TooManyCertificatesError';
   }
 }
 
@@ -74,8 +93,24 @@ export abstract class ClientRepository {
   /** Sets the status; returns undefined when the client does not exist. Idempotent. */
   abstract setStatus(clientId: string, change: StatusChange): Promise<ClientRecord | undefined>;
 
-  /** Appends issued certificate ids/ARNs to the client's record. */
-  abstract addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void>;
+  /** Appends issued certificate ids/ARNs to the client's record (TooManyCertificatesError at `maxCertificates`). */
+  abstract addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string, maxCertificates?: number): Promise<void>;
+
+  /**
+   * Takes one certificate off the client's live list (and its ARN), atomically. Returns the
+   * updated record and the removed ARN; undefined when the client or the certificate isn't there.
+   */
+  abstract removeCertificate(clientId: string, certificateId: string, now: string): Promise<{ record: ClientRecord; arn?: string } | undefined>;
+
+  /** Banned clients whose `banExpiresAt` is at or before `now`, up to `limit`. */
+  abstract listExpiredBans(now: string, limit: number): Promise<ClientRecord[]>;
+
+  /**
+   * Lifts a timed ban, only if the client is still banned with exactly this `banExpiresAt`
+   * (a re-ban or an admin's un-ban in between wins; so does another instance's sweep).
+   * Returns the updated record, or undefined when nothing was changed.
+   */
+  abstract expireBan(clientId: string, banExpiresAt: string, now: string): Promise<ClientRecord | undefined>;
 
   abstract touchLastSeen(clientId: string, now: string): Promise<void>;
 

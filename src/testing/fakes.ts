@@ -10,6 +10,7 @@ import {
   type ListClientsQuery,
   type RegisterInput,
   type StatusChange,
+  TooManyCertificatesError,
 } from '../store/client.repository';
 
 /** In-memory ClientRepository for unit tests (the DynamoDB one is tested against dynalite). `get` returns a snapshot, like a real store read. */
@@ -87,6 +88,9 @@ export class InMemoryClientRepository extends ClientRepository {
       updatedAt: input.now,
     };
     if (input.certificate !== undefined) {
+      if (input.maxCertificates !== undefined && (record.certificateIds?.length ?? 0) >= input.maxCertificates) {
+        throw new TooManyCertificatesError(input.clientId, input.maxCertificates);
+      }
       record.certificateIds = [...(record.certificateIds ?? []), input.certificate.id];
       if (input.certificate.arn !== undefined) {
         record.certificateArns = [...(record.certificateArns ?? []), input.certificate.arn];
@@ -107,22 +111,62 @@ export class InMemoryClientRepository extends ClientRepository {
       // Like the real store: banning twice keeps the first ban time.
       record.bannedAt ??= change.now;
       record.banReason = change.reason ?? record.banReason;
+      record.banExpiresAt = change.expiresAt;
     } else {
       delete record.bannedAt;
       delete record.banReason;
+      delete record.banExpiresAt;
     }
     return { ...record };
   }
 
-  async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void> {
+  async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string, maxCertificates?: number): Promise<void> {
     const record = this.records.get(clientId);
     if (record !== undefined) {
+      if (maxCertificates !== undefined && (record.certificateIds?.length ?? 0) >= maxCertificates) {
+        throw new TooManyCertificatesError(clientId, maxCertificates);
+      }
       record.certificateIds = [...(record.certificateIds ?? []), certificateId];
       if (certificateArn !== undefined) {
         record.certificateArns = [...(record.certificateArns ?? []), certificateArn];
       }
       record.updatedAt = now;
     }
+  }
+
+  async removeCertificate(clientId: string, certificateId: string, now: string): Promise<{ record: ClientRecord; arn?: string } | undefined> {
+    const record = this.records.get(clientId);
+    const index = record?.certificateIds?.indexOf(certificateId) ?? -1;
+    if (record === undefined || index < 0) {
+      return undefined;
+    }
+    const arn = record.certificateArns?.[index];
+    record.certificateIds = record.certificateIds!.filter((_, i) => i !== index);
+    if (record.certificateArns !== undefined) {
+      record.certificateArns = record.certificateArns.filter((_, i) => i !== index);
+    }
+    record.updatedAt = now;
+    return { record: { ...record }, arn };
+  }
+
+  async listExpiredBans(now: string, limit: number): Promise<ClientRecord[]> {
+    return [...this.records.values()]
+      .filter((r) => r.status === 'BANNED' && r.banExpiresAt !== undefined && r.banExpiresAt <= now)
+      .slice(0, limit)
+      .map((r) => ({ ...r }));
+  }
+
+  async expireBan(clientId: string, banExpiresAt: string, now: string): Promise<ClientRecord | undefined> {
+    const record = this.records.get(clientId);
+    if (record?.status !== 'BANNED' || record.banExpiresAt !== banExpiresAt) {
+      return undefined;
+    }
+    record.status = 'REGISTERED';
+    record.updatedAt = now;
+    delete record.bannedAt;
+    delete record.banReason;
+    delete record.banExpiresAt;
+    return { ...record };
   }
 
   async touchLastSeen(clientId: string, now: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { ConnectionState } from '../broker/broker';
 import { CLIENT_STATUSES, type ClientRecord, type ClientStatus, CONNECTION_TYPES, type ConnectionType } from '../store/client.repository';
 
@@ -38,6 +38,12 @@ export class SetUserStatusRequestDto {
   @IsString()
   @MaxLength(500)
   reason?: string;
+
+  /** BANNED only: when the ban ends by itself (ISO-8601, in the future). Absent: until an admin lifts it. */
+  @ApiPropertyOptional({ format: 'date-time', example: '2030-01-01T00:00:00.000Z' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  expiresAt?: string;
 }
 
 export class UserResponseDto {
@@ -60,6 +66,10 @@ export class UserResponseDto {
 
   banReason?: string;
 
+  /** When the ban ends by itself (absent: until an admin lifts it). */
+  banExpiresAt?: string;
+
+  /** Live (not revoked) certificates of the client. */
   certificateIds?: string[];
 
   /** Connected to the broker now (embedded broker only). */
@@ -85,6 +95,7 @@ export function toUserResponse(record: ClientRecord, connection?: ConnectionStat
     updatedAt: record.updatedAt,
     bannedAt: record.bannedAt,
     banReason: record.banReason,
+    banExpiresAt: record.banExpiresAt,
     certificateIds: record.certificateIds,
     connected: connection?.connected,
     lastSeenAt: connection?.lastSeenAt ?? record.lastSeenAt,

@@ -28,7 +28,7 @@ export class UsersController {
   /** Bans (closing live connections before returning) or un-bans a client. */
   @Patch(':clientId')
   async setUserStatus(@Param('clientId') clientId: string, @Body() body: SetUserStatusRequestDto, @Caller() caller: Principal): Promise<UserResponseDto> {
-    const record = await this.users.setStatus(clientId, body.status, body.reason, caller.clientId);
+    const record = await this.users.setStatus(clientId, body.status, body.reason, caller.clientId, body.expiresAt);
     return toUserResponse(record, this.users.connection(clientId));
   }
 }

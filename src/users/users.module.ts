@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
+import { BanExpiry } from './ban-expiry';
 import { UsersController } from './users.controller';
 import { UsersService } from './users.service';
 
 @Module({
   controllers: [UsersController],
-  providers: [UsersService],
+  providers: [UsersService, BanExpiry],
   exports: [UsersService],
 })
 export class UsersModule {}

@@ -42,4 +42,21 @@ describe('UsersService.setStatus', () => {
     await expect(service.setStatus('nobody', 'BANNED', undefined, 'root')).rejects.toBeInstanceOf(ProblemException);
     await expect(service.get('a/#')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   });
+
+  it('lifts an expired ban once (store, then broker), and not one that was re-banned meanwhile', async () => {
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    const banned = await service.setStatus('alice', 'BANNED', 'spam', 'root', soon);
+    expect(banned.banExpiresAt).toBe(soon);
+    expect(await service.liftExpiredBan(banned)).toBe(true);
+    expect(clients.peek('alice')).toMatchObject({ status: 'REGISTERED' });
+    expect(clients.peek('alice')?.banExpiresAt).toBeUndefined();
+    expect(broker.calls).toEqual(['revoke:alice', 'grant:alice']);
+    // A second sweep (or another instance) finds nothing left to do.
+    expect(await service.liftExpiredBan(banned)).toBe(false);
+    // Re-banned with another end: the old expiry no longer applies.
+    await service.setStatus('alice', 'BANNED', undefined, 'root', soon);
+    await service.setStatus('alice', 'BANNED', undefined, 'root');
+    expect(await service.liftExpiredBan({ ...banned, banExpiresAt: soon })).toBe(false);
+    expect(clients.peek('alice')?.status).toBe('BANNED');
+  });
 });

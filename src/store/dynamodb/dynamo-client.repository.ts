@@ -8,6 +8,7 @@ import {
   type ListClientsQuery,
   type RegisterInput,
   type StatusChange,
+  TooManyCertificatesError,
 } from '../client.repository';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { DynamoConnection } from './dynamo-connection';
@@ -23,6 +24,7 @@ interface ClientItem {
   UpdatedAt: string;
   BannedAt?: string;
   BanReason?: string;
+  BanExpiresAt?: string;
   CertificateIds?: string[];
   CertificateARNs?: string[];
   LastSeenAt?: string;
@@ -38,6 +40,7 @@ function toRecord(item: ClientItem): ClientRecord {
     updatedAt: item.UpdatedAt,
     bannedAt: item.BannedAt,
     banReason: item.BanReason,
+    banExpiresAt: item.BanExpiresAt,
     certificateIds: item.CertificateIds,
     certificateArns: item.CertificateARNs,
     lastSeenAt: item.LastSeenAt,
@@ -70,15 +73,20 @@ export class DynamoClientRepository extends ClientRepository {
     let update =
       'SET RegistrationStatus = :registered, ConnectionType = :type, CGPClient = :portal, ' +
       'RegistrationDate = if_not_exists(RegistrationDate, :now), UpdatedAt = :now';
+    let condition = 'attribute_not_exists(ClientID) OR RegistrationStatus <> :banned';
     if (input.certificate !== undefined) {
       update += ', ' + appendCertificate(values, input.certificate.id, input.certificate.arn);
+      if (input.maxCertificates !== undefined) {
+        condition = `(${condition}) AND ${CERTIFICATE_ROOM}`;
+        values[':maxCerts'] = input.maxCertificates;
+      }
     }
     try {
       const { Attributes } = await this.connection.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { ClientID: input.clientId },
-          ConditionExpression: 'attribute_not_exists(ClientID) OR RegistrationStatus <> :banned',
+          ConditionExpression: condition,
           UpdateExpression: update,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
@@ -87,6 +95,11 @@ export class DynamoClientRepository extends ClientRepository {
       return toRecord(Attributes as ClientItem);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
+        // Which condition failed: read back (a banned client is reported as banned first).
+        const current = await this.get(input.clientId);
+        if (current?.status !== 'BANNED' && input.maxCertificates !== undefined && (current?.certificateIds?.length ?? 0) >= input.maxCertificates) {
+          throw new TooManyCertificatesError(input.clientId, input.maxCertificates);
+        }
         throw new ClientBannedError(input.clientId);
       }
       throw error;
@@ -104,8 +117,15 @@ export class DynamoClientRepository extends ClientRepository {
         update += ', BanReason = :reason';
         values[':reason'] = change.reason;
       }
+      if (change.expiresAt !== undefined) {
+        update += ', BanExpiresAt = :expiresAt';
+        values[':expiresAt'] = change.expiresAt;
+      } else {
+        // A ban without an end replaces a timed one.
+        update += ' REMOVE BanExpiresAt';
+      }
     } else {
-      update += ' REMOVE BannedAt, BanReason';
+      update += ' REMOVE BannedAt, BanReason, BanExpiresAt';
     }
     try {
       const { Attributes } = await this.connection.doc.send(
@@ -127,18 +147,98 @@ export class DynamoClientRepository extends ClientRepository {
     }
   }
 
-  async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void> {
+  async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string, maxCertificates?: number): Promise<void> {
     const values: Record<string, unknown> = { ':now': now };
     const update = `SET UpdatedAt = :now, ${appendCertificate(values, certificateId, certificateArn)}`;
-    await this.connection.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { ClientID: clientId },
-        ConditionExpression: 'attribute_exists(ClientID)',
-        UpdateExpression: update,
-        ExpressionAttributeValues: values,
-      }),
-    );
+    let condition = 'attribute_exists(ClientID)';
+    if (maxCertificates !== undefined) {
+      condition += ` AND ${CERTIFICATE_ROOM}`;
+      values[':maxCerts'] = maxCertificates;
+    }
+    try {
+      await this.connection.doc.send(
+        new UpdateCommand({ TableName: this.table, Key: { ClientID: clientId }, ConditionExpression: condition, UpdateExpression: update, ExpressionAttributeValues: values }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException && maxCertificates !== undefined) {
+        throw new TooManyCertificatesError(clientId, maxCertificates);
+      }
+      throw error;
+    }
+  }
+
+  async removeCertificate(clientId: string, certificateId: string, now: string): Promise<{ record: ClientRecord; arn?: string } | undefined> {
+    // A list element is removed by index: the condition pins the index to this id, so a concurrent change
+    // to the list fails the write instead of removing the wrong certificate; then read again and retry.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.get(clientId);
+      const index = current?.certificateIds?.indexOf(certificateId) ?? -1;
+      if (current === undefined || index < 0) {
+        return undefined;
+      }
+      const arn = current.certificateArns?.[index];
+      const remove = arn === undefined ? `CertificateIds[${index}]` : `CertificateIds[${index}], CertificateARNs[${index}]`;
+      try {
+        const { Attributes } = await this.connection.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { ClientID: clientId },
+            ConditionExpression: `CertificateIds[${index}] = :id`,
+            UpdateExpression: `SET UpdatedAt = :now REMOVE ${remove}`,
+            ExpressionAttributeValues: { ':id': certificateId, ':now': now },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return { record: toRecord(Attributes as ClientItem), arn };
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) {
+          throw error;
+        }
+      }
+    }
+    throw new Error(`certificate list of ${clientId} kept changing; try again`);
+  }
+
+  async listExpiredBans(now: string, limit: number): Promise<ClientRecord[]> {
+    const items: ClientItem[] = [];
+    let lastKey: Record<string, unknown> | undefined;
+    // The filter applies after the read: keep paging through banned clients until enough expired ones are found.
+    do {
+      const page = await this.connection.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: STATUS_INDEX,
+          KeyConditionExpression: 'RegistrationStatus = :banned',
+          FilterExpression: 'BanExpiresAt <= :now',
+          ExpressionAttributeValues: { ':banned': 'BANNED', ':now': now },
+          ExclusiveStartKey: lastKey,
+        }),
+      );
+      items.push(...((page.Items ?? []) as ClientItem[]));
+      lastKey = page.LastEvaluatedKey;
+    } while (lastKey !== undefined && items.length < limit);
+    return items.slice(0, limit).map(toRecord);
+  }
+
+  async expireBan(clientId: string, banExpiresAt: string, now: string): Promise<ClientRecord | undefined> {
+    try {
+      const { Attributes } = await this.connection.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { ClientID: clientId },
+          ConditionExpression: 'RegistrationStatus = :banned AND BanExpiresAt = :expiresAt',
+          UpdateExpression: 'SET RegistrationStatus = :registered, UpdatedAt = :now REMOVE BannedAt, BanReason, BanExpiresAt',
+          ExpressionAttributeValues: { ':banned': 'BANNED', ':registered': 'REGISTERED', ':expiresAt': banExpiresAt, ':now': now },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toRecord(Attributes as ClientItem);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        return undefined;
+      }
+      throw error;
+    }
   }
 
   async touchLastSeen(clientId: string, now: string): Promise<void> {
@@ -187,6 +287,9 @@ export class DynamoClientRepository extends ClientRepository {
     await this.connection.client.send(new DescribeTableCommand({ TableName: this.table }));
   }
 }
+
+/** Room for one more certificate under `:maxCerts`. */
+const CERTIFICATE_ROOM = '(attribute_not_exists(CertificateIds) OR size(CertificateIds) < :maxCerts)';
 
 /** The SET clauses that append a certificate id (and ARN) to the record; fills in their values. */
 function appendCertificate(values: Record<string, unknown>, certificateId: string, certificateArn: string | undefined): string {
