@@ -10,12 +10,12 @@ import {
   type StatusChange,
   TooManyCertificatesError,
 } from '../client.repository';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, encodeCursor } from '../cursor';
 import type { DynamoConnection } from './dynamo-connection';
 import { STATUS_INDEX } from './tables';
 
 /** Item as stored: attribute names follow the original's ClientRegistry table. */
-interface ClientItem {
+export interface ClientItem {
   ClientID: string;
   RegistrationStatus: ClientRecord['status'];
   ConnectionType: ClientRecord['connectionType'];
@@ -30,7 +30,7 @@ interface ClientItem {
   LastSeenAt?: string;
 }
 
-function toRecord(item: ClientItem): ClientRecord {
+export function toRecord(item: ClientItem): ClientRecord {
   return {
     clientId: item.ClientID,
     status: item.RegistrationStatus,
@@ -160,10 +160,13 @@ export class DynamoClientRepository extends ClientRepository {
         new UpdateCommand({ TableName: this.table, Key: { ClientID: clientId }, ConditionExpression: condition, UpdateExpression: update, ExpressionAttributeValues: values }),
       );
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException && maxCertificates !== undefined) {
+      if (!(error instanceof ConditionalCheckFailedException)) {
+        throw error;
+      }
+      // An unknown client gets no record (as on SQLite); a known one is at its maximum.
+      if (maxCertificates !== undefined && (await this.get(clientId)) !== undefined) {
         throw new TooManyCertificatesError(clientId, maxCertificates);
       }
-      throw error;
     }
   }
 
