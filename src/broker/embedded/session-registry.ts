@@ -145,6 +145,11 @@ export class SessionRegistry {
     this.byClient.set(client, connection);
   }
 
+  /** Accepted network connections still open, authenticated or not. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
   connectionOf(client: Client): Connection | undefined {
     return this.byClient.get(client);
   }
