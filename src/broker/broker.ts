@@ -67,6 +67,15 @@ export abstract class Broker {
   /** Removes a client's rights and closes its live sessions; resolves only once they are closed. */
   abstract revoke(client: ClientRecord): Promise<void>;
 
+  /**
+   * Makes one certificate unusable (the caller has taken it off the client's record) and
+   * closes live sessions that used it; resolves once they are closed. Other certificates keep working.
+   */
+  abstract revokeCertificate(client: ClientRecord, certificate: { id: string; arn?: string }): Promise<void>;
+
+  /** The client is no longer a portal client: its live portal sessions lose their rights (are closed). */
+  abstract revokePortalRights(client: ClientRecord): Promise<void>;
+
   /** Where clients of this connection type connect. */
   abstract endpoint(connectionType: ConnectionType): Promise<BrokerEndpoint>;
 

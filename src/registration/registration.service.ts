@@ -6,7 +6,7 @@ import { ProblemCode, ProblemException } from '../common/problem/problem';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { RateLimiter } from '../publishing/rate-limiter';
-import { ClientRepository, type ConnectionType } from '../store/client.repository';
+import { type ClientRecord, ClientRepository, type ConnectionType, TooManyCertificatesError } from '../store/client.repository';
 import type { RegistrationResponseDto } from './registration.dto';
 
 @Injectable()
@@ -46,22 +46,56 @@ export class RegistrationService {
     return this.register(id, connectionType, connectionType === 'WEBSOCKET');
   }
 
+  /** AWS IoT: the certificate exists already; if the cap was reached meanwhile, it is revoked again. */
+  private async storeIssuedCertificate(record: ClientRecord, credentials: IssuedCredentials, maxCertificates: number): Promise<void> {
+    const certificate = { id: credentials.certificateId!, arn: credentials.certificateArn };
+    try {
+      await this.clients.addCertificate(record.clientId, certificate.id, certificate.arn, new Date().toISOString(), maxCertificates);
+    } catch (error) {
+      if (error instanceof TooManyCertificatesError) {
+        await this.broker.revokeCertificate(record, certificate);
+      }
+      throw error;
+    }
+  }
+
   private async register(clientId: string, connectionType: ConnectionType, portalClient: boolean): Promise<RegistrationResponseDto> {
     const input = { clientId, connectionType, portalClient, now: new Date().toISOString() };
+    const maxCertificates = this.config.registration.maxCertificatesPerClient;
+    // A portal client re-registered as anything else loses portal rights on its live sessions too.
+    const before = portalClient ? undefined : await this.clients.get(clientId);
     let credentials: IssuedCredentials;
-    if (this.broker.issuesCredentialsLocally) {
-      // One store write: the credentials are made first (nothing outside this process sees them) and
-      // stored with the registration, atomically with the ban check; a banned client's are discarded.
-      credentials = await this.broker.issueCredentials({ ...input, status: 'REGISTERED', registeredAt: input.now, updatedAt: input.now }, connectionType);
-      const certificate = credentials.certificateId === undefined ? undefined : { id: credentials.certificateId, arn: credentials.certificateArn };
-      await this.clients.register({ ...input, certificate });
-    } else {
-      // The ban check (a ClientBannedError is 403 CLIENT_BANNED) before the broker creates anything.
-      const record = await this.clients.register(input);
-      credentials = await this.broker.issueCredentials(record, connectionType);
-      if (credentials.certificateId !== undefined) {
-        await this.clients.addCertificate(clientId, credentials.certificateId, credentials.certificateArn, new Date().toISOString());
+    let record: ClientRecord;
+    try {
+      if (this.broker.issuesCredentialsLocally) {
+        // One store write: the credentials are made first (nothing outside this process sees them) and
+        // stored with the registration, atomically with the ban check and the certificate cap; refused ones are discarded.
+        credentials = await this.broker.issueCredentials({ ...input, status: 'REGISTERED', registeredAt: input.now, updatedAt: input.now }, connectionType);
+        const certificate = credentials.certificateId === undefined ? undefined : { id: credentials.certificateId, arn: credentials.certificateArn };
+        record = await this.clients.register({ ...input, certificate, maxCertificates });
+      } else {
+        // The ban check (a ClientBannedError is 403 CLIENT_BANNED) and the cap before the broker creates anything.
+        record = await this.clients.register(input);
+        if (connectionType === 'OPENSSL' && (record.certificateIds?.length ?? 0) >= maxCertificates) {
+          throw new TooManyCertificatesError(clientId, maxCertificates);
+        }
+        credentials = await this.broker.issueCredentials(record, connectionType);
+        if (credentials.certificateId !== undefined) {
+          await this.storeIssuedCertificate(record, credentials, maxCertificates);
+        }
       }
+    } catch (error) {
+      if (error instanceof TooManyCertificatesError) {
+        throw new ProblemException(
+          HttpStatus.CONFLICT,
+          ProblemCode.TOO_MANY_CERTIFICATES,
+          `Client ${clientId} already has ${maxCertificates} certificates (MAX_CERTIFICATES_PER_CLIENT); an admin must revoke one first (revokeCertificate).`,
+        );
+      }
+      throw error;
+    }
+    if (before?.portalClient === true && !record.portalClient) {
+      await this.broker.revokePortalRights(record);
     }
     const endpoint = await this.broker.endpoint(connectionType);
     this.metrics.registrations.inc({ connection_type: connectionType, portal: String(portalClient) });

@@ -240,6 +240,14 @@ export class RecordingBroker extends Broker {
     this.published.push({ topic, payload, options });
   }
 
+  async revokeCertificate(client: ClientRecord, certificate: { id: string }): Promise<void> {
+    this.calls.push(`revokeCertificate:${client.clientId}:${certificate.id}`);
+  }
+
+  async revokePortalRights(client: ClientRecord): Promise<void> {
+    this.calls.push(`revokePortalRights:${client.clientId}`);
+  }
+
   async issueCredentials(client: ClientRecord): Promise<IssuedCredentials> {
     this.calls.push(`issue:${client.clientId}`);
     return { connectionToken: 'token', connectionTokenExpiresAt: new Date().toISOString() };

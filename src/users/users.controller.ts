@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Caller, Roles } from '../common/auth/auth.decorators';
 import type { Principal } from '../common/auth/principal';
@@ -30,5 +30,12 @@ export class UsersController {
   async setUserStatus(@Param('clientId') clientId: string, @Body() body: SetUserStatusRequestDto, @Caller() caller: Principal): Promise<UserResponseDto> {
     const record = await this.users.setStatus(clientId, body.status, body.reason, caller.clientId, body.expiresAt);
     return toUserResponse(record, this.users.connection(clientId));
+  }
+
+  /** Revokes one certificate of a client (its other certificates keep working); live sessions that used it are closed first. */
+  @Delete(':clientId/certificates/:certificateId')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  async revokeCertificate(@Param('clientId') clientId: string, @Param('certificateId') certificateId: string, @Caller() caller: Principal): Promise<void> {
+    await this.users.revokeCertificate(clientId, certificateId, caller.clientId);
   }
 }

@@ -8,6 +8,8 @@ import { type ClientPage, type ClientRecord, ClientRepository, type ClientStatus
 export const DEFAULT_PAGE_SIZE = 25;
 /** ISO-8601 date-time with seconds optional and a zone required: a time without one would be read in the server's zone. */
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
+/** Certificate ids: the embedded CA's serials (hex) and AWS IoT's ids (64 hex). */
+const CERTIFICATE_ID = /^[A-Za-z0-9]{1,128}$/;
 /** The actor named in the audit line when a timed ban ends by itself. */
 export const BAN_EXPIRY_ACTOR = 'ban-expiry';
 
@@ -102,6 +104,28 @@ export class UsersService {
     }
     // One format in the store, so that string comparisons order times correctly.
     return new Date(end).toISOString();
+  }
+
+  /**
+   * Revokes one certificate: off the record first (CONNECTs with it are refused from then on),
+   * then the broker makes it unusable and closes live sessions that used it, before this returns.
+   */
+  async revokeCertificate(clientId: string, certificateId: string, actor: string): Promise<void> {
+    this.assertClientId(clientId);
+    const notFound = (): ProblemException => ProblemException.notFound(ProblemCode.CERTIFICATE_NOT_FOUND, `Client ${clientId} has no certificate ${certificateId.slice(0, 128)}.`);
+    if (!CERTIFICATE_ID.test(certificateId)) {
+      throw notFound();
+    }
+    const before = await this.clients.get(clientId);
+    if (before === undefined) {
+      throw ProblemException.notFound(ProblemCode.USER_NOT_FOUND, `Client ${clientId} is not registered.`);
+    }
+    const removed = await this.clients.removeCertificate(clientId, certificateId, new Date().toISOString());
+    if (removed === undefined) {
+      throw notFound();
+    }
+    await this.broker.revokeCertificate(removed.record, { id: certificateId, arn: removed.arn });
+    this.logger.log({ audit: 'user.certificate.revoked', clientId, certificateId, actor }, 'certificate revoked');
   }
 
   connection(clientId: string) {

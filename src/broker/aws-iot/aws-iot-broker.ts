@@ -144,6 +144,41 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
     });
   }
 
+  /**
+   * One certificate only: detach this service's policies from it, set it INACTIVE (IoT then refuses
+   * it at the TLS handshake), and close the client's live connection (IoT disconnects by client id,
+   * so a session on another of its certificates reconnects; the revoked one can't).
+   */
+  async revokeCertificate(client: ClientRecord, certificate: { id: string; arn?: string }): Promise<void> {
+    await this.call(`revoke certificate ${certificate.id} of ${client.clientId}`, async () => {
+      if (certificate.arn !== undefined) {
+        const arn = certificate.arn;
+        await Promise.all(POLICY_KINDS.map((kind) => this.detach(kind, arn)));
+      }
+      await this.setCertificateStatus(certificate.id, 'INACTIVE');
+      await this.disconnect(client.clientId);
+    });
+  }
+
+  /**
+   * A demoted client: the portal policy comes off its identity and certificates (the player or
+   * device policy goes on instead, as a registration of its new kind would do), and its live
+   * connection is closed so it reconnects with the rights it has now.
+   */
+  async revokePortalRights(client: ClientRecord): Promise<void> {
+    const identity = cognitoIdentity(client.clientId);
+    await this.call(`revoke portal rights of ${client.clientId}`, async () => {
+      await Promise.all([
+        ...(identity === undefined ? [] : [this.detach('Portal', identity)]),
+        ...(client.certificateArns ?? []).map(async (arn) => {
+          await this.attach('Device', arn);
+          await this.detach('Portal', arn);
+        }),
+      ]);
+      await this.disconnect(client.clientId);
+    });
+  }
+
   async endpoint(connectionType: ConnectionType): Promise<BrokerEndpoint> {
     const host =
       this.config.broker.iot.dataEndpoint ?? (await this.call('describe the IoT endpoint', () => describeDataEndpoint(this.sdk.iot)));

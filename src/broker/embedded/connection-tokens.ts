@@ -19,6 +19,8 @@ export interface ConnectionTokenClaims {
   iat: number;
   /** Expires at, seconds since the epoch. */
   exp: number;
+  /** Issued by a portal registration: the session gets portal rights (API.md section 8). */
+  portal: boolean;
 }
 
 export interface ConnectionToken {
@@ -47,10 +49,10 @@ export class ConnectionTokens {
     this.secret = createSecretKey(Buffer.from(secret, 'utf8'));
   }
 
-  issue(clientId: string): ConnectionToken {
+  issue(clientId: string, options: { portal?: boolean } = {}): ConnectionToken {
     const issuedAt = Math.floor(Date.now() / 1000);
     const expiresAt = issuedAt + this.ttlSeconds;
-    const token = jwt.sign({ iat: issuedAt, exp: expiresAt }, this.secret, {
+    const token = jwt.sign({ iat: issuedAt, exp: expiresAt, ...(options.portal === true ? { portal: true } : {}) }, this.secret, {
       algorithm: 'HS256',
       subject: clientId,
       audience: CONNECTION_TOKEN_AUDIENCE,
@@ -66,7 +68,9 @@ export class ConnectionTokens {
     }
     try {
       const claims = jwt.verify(token, this.secret, { algorithms: ['HS256'], audience: CONNECTION_TOKEN_AUDIENCE, issuer: ISSUER, subject: clientId });
-      return typeof claims === 'object' ? { sub: clientId, iat: Number(claims.iat), exp: Number(claims.exp) } : undefined;
+      return typeof claims === 'object'
+        ? { sub: clientId, iat: Number(claims.iat), exp: Number(claims.exp), portal: (claims as { portal?: unknown }).portal === true }
+        : undefined;
     } catch {
       return undefined;
     }

@@ -23,6 +23,7 @@ import {
 import { checkInternals } from './aedes-internals';
 import { BrokerAcl } from './broker-acl';
 import { CertificateAuthority } from './certificate-authority';
+import { normalSerial } from './certificate-serial';
 import { ConnectionTokens } from './connection-tokens';
 import { addressPort, MQTT_WS_PATH, MqttListeners } from './listeners';
 import { INTERNAL_USERNAME, MqttHooks } from './mqtt-hooks';
@@ -86,7 +87,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     private readonly config: AppConfig,
     private readonly clients: ClientRepository,
     catalog: ChannelCatalog,
-    metrics: MetricsService,
+    private readonly metrics: MetricsService,
     private readonly httpAdapterHost: HttpAdapterHost,
   ) {
     super();
@@ -213,7 +214,8 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     }
     switch (connectionType) {
       case 'WEBSOCKET': {
-        const { token, expiresAt } = tokens.issue(client.clientId);
+        // Portal rights travel in the token of a portal registration only (API.md section 8).
+        const { token, expiresAt } = tokens.issue(client.clientId, { portal: client.portalClient });
         return { connectionToken: token, connectionTokenExpiresAt: expiresAt };
       }
       case 'OPENSSL': {
@@ -236,6 +238,26 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     const closed = await this.sessions.revoke(client.clientId);
     if (closed > 0) {
       this.logger.log(`closed ${closed} MQTT session(s) of ${client.clientId}`);
+    }
+  }
+
+  /** The certificate is off the record, so CONNECTs with it are refused; this closes the sessions already using it. */
+  async revokeCertificate(client: ClientRecord, certificate: { id: string }): Promise<void> {
+    const serial = normalSerial(certificate.id);
+    const closed = await this.sessions.closeWhere(
+      (s) => s.clientId === client.clientId && s.credential.kind === 'certificate' && normalSerial(s.credential.serialNumber) === serial,
+      'ban',
+    );
+    this.metrics.forcedDisconnects.inc(closed);
+    this.logger.log(`certificate ${certificate.id} of ${client.clientId} revoked; closed ${closed} MQTT session(s)`);
+  }
+
+  /** Closes the client's portal sessions (a demotion); its other sessions keep their plain rights. */
+  async revokePortalRights(client: ClientRecord): Promise<void> {
+    const closed = await this.sessions.closeWhere((s) => s.clientId === client.clientId && s.portal, 'ban');
+    this.metrics.forcedDisconnects.inc(closed);
+    if (closed > 0) {
+      this.logger.log(`closed ${closed} portal MQTT session(s) of ${client.clientId}`);
     }
   }
 

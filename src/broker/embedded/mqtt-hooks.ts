@@ -4,6 +4,7 @@ import type { AuthenticateError, Client, ConnectPacket, PublishPacket, Subscript
 import { isClientId } from '../../common/ids';
 import type { ClientRecord, ClientRepository } from '../../store/client.repository';
 import type { BrokerAcl } from './broker-acl';
+import { normalSerial } from './certificate-serial';
 import type { ConnectionTokens } from './connection-tokens';
 import type { Session, SessionCredential, SessionRegistry } from './session-registry';
 
@@ -130,7 +131,14 @@ export class MqttHooks {
         } else if (record.status !== 'REGISTERED' || pending.refused) {
           refuse(NOT_AUTHORIZED, 'banned');
         } else if (!client.closed && !connection.isClosed) {
-          registry.open(connection, { clientId, transport, credential, portal: record.portalClient });
+          if (credential.kind === 'certificate' && !liveCertificate(record, credential.serialNumber)) {
+            refuse(NOT_AUTHORIZED, 'certificate revoked or unknown');
+            return;
+          }
+          // Portal rights belong to the credential of a portal registration (a claim in its token), never to a
+          // device certificate or a plain client's token, and only while the record still says portal.
+          const portal = record.portalClient && credential.kind === 'token' && credential.claims.portal;
+          registry.open(connection, { clientId, transport, credential, portal });
           done(null, true);
         }
       },
@@ -229,4 +237,10 @@ function sameSecret(given: Buffer | undefined, secret: string): boolean {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The TLS peer's certificate is one of the client's live (not revoked) certificates. */
+function liveCertificate(record: ClientRecord, serialNumber: string): boolean {
+  const serial = normalSerial(serialNumber);
+  return serial !== '' && (record.certificateIds ?? []).some((id) => normalSerial(id) === serial);
 }
