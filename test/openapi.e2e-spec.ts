@@ -17,6 +17,7 @@ const CONTRACT: Record<string, [string, string]> = {
   listUsers: ['get', '/v1/admin/users'],
   getUser: ['get', '/v1/admin/users/{clientId}'],
   setUserStatus: ['patch', '/v1/admin/users/{clientId}'],
+  revokeCertificate: ['delete', '/v1/admin/users/{clientId}/certificates/{certificateId}'],
 };
 
 describe('openapi/openapi.json', () => {
@@ -57,5 +58,8 @@ describe('openapi/openapi.json', () => {
     expect(doc.paths['/v1/registrations'].post.responses['201']).toBeDefined();
     expect(doc.paths['/v1/admin/channels/{channel}'].delete.responses['204']).toBeDefined();
     expect(doc.paths['/v1/admin/users'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['cursor', 'limit', 'status']);
+    expect(doc.paths['/v1/admin/users/{clientId}/certificates/{certificateId}'].delete.responses['204']).toBeDefined();
+    expect(Object.keys(schemas.SetUserStatusRequestDto.properties).sort()).toEqual(['expiresAt', 'reason', 'status']);
+    expect(schemas.UserResponseDto.properties.banExpiresAt).toBeDefined();
   });
 });

@@ -141,6 +141,20 @@ describe('the service through the SDK', () => {
     expect(back.status).toBe('REGISTERED');
   });
 
+  it('bans with an end (expiresAt, banExpiresAt) and revokes a certificate (revokeCertificate)', async () => {
+    await unwrap(createWebCommunicatorClient(t.url, t.token('dave')).POST('/v1/registrations', { body: { connectionType: 'WEBSOCKET' } }));
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+    const banned = await unwrap(admin.PATCH('/v1/admin/users/{clientId}', { params: { path: { clientId: 'dave' } }, body: { status: 'BANNED', expiresAt } }));
+    expect(banned.banExpiresAt).toBe(expiresAt);
+    const device = await unwrap(admin.POST('/v1/admin/registrations', { body: { connectionType: 'OPENSSL', clientId: 'sdk-device' } }));
+    const revoked = await admin.DELETE('/v1/admin/users/{clientId}/certificates/{certificateId}', {
+      params: { path: { clientId: 'sdk-device', certificateId: device.certificateId! } },
+    });
+    expect(revoked.response.status).toBe(204);
+    const user = await unwrap(admin.GET('/v1/admin/users/{clientId}', { params: { path: { clientId: 'sdk-device' } } }));
+    expect(user.certificateIds ?? []).toEqual([]);
+  });
+
   it('puts, lists and deletes channels', async () => {
     const definition: ChannelDefinition = {
       types: ['BROADCAST'],

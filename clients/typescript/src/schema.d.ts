@@ -93,6 +93,23 @@ export interface paths {
         patch: operations["setUserStatus"];
         trace?: never;
     };
+    "/v1/admin/users/{clientId}/certificates/{certificateId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revokes one certificate of a client (its other certificates keep working); live sessions that used it are closed first. */
+        delete: operations["revokeCertificate"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/channels": {
         parameters: {
             query?: never;
@@ -226,7 +243,7 @@ export interface components {
         /** @description RFC 9457 problem details. `code` is stable: switch on it. */
         Problem: {
             /** @enum {string} */
-            code: "BAD_REQUEST" | "BROKER_UNAVAILABLE" | "CHANNEL_IN_USE" | "CHANNEL_NOT_BROADCAST" | "CHANNEL_NOT_FOUND" | "CHANNEL_NOT_PRIVATE" | "CLIENT_BANNED" | "CLIENT_SEND_DISABLED" | "EVENTS_UNAVAILABLE" | "FORBIDDEN" | "HEADERS_TOO_LARGE" | "INTERNAL_ERROR" | "INVALID_CURSOR" | "MALFORMED_JSON" | "MESSAGE_SCHEMA_MISMATCH" | "MESSAGE_TOO_LARGE" | "METHOD_NOT_ALLOWED" | "NOT_FOUND" | "OPENSSL_NOT_ENABLED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "RECIPIENT_BANNED" | "REQUEST_TIMEOUT" | "SHUTTING_DOWN" | "STORE_UNAVAILABLE" | "UNAUTHORIZED" | "UNSUPPORTED_MEDIA_TYPE" | "USER_NOT_FOUND" | "VALIDATION_FAILED";
+            code: "BAD_REQUEST" | "BROKER_UNAVAILABLE" | "CERTIFICATE_NOT_FOUND" | "CHANNEL_IN_USE" | "CHANNEL_NOT_BROADCAST" | "CHANNEL_NOT_FOUND" | "CHANNEL_NOT_PRIVATE" | "CLIENT_BANNED" | "CLIENT_SEND_DISABLED" | "EVENTS_UNAVAILABLE" | "FORBIDDEN" | "HEADERS_TOO_LARGE" | "INTERNAL_ERROR" | "INVALID_CURSOR" | "MALFORMED_JSON" | "MESSAGE_SCHEMA_MISMATCH" | "MESSAGE_TOO_LARGE" | "METHOD_NOT_ALLOWED" | "NOT_FOUND" | "OPENSSL_NOT_ENABLED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "RECIPIENT_BANNED" | "REQUEST_TIMEOUT" | "SHUTTING_DOWN" | "STORE_UNAVAILABLE" | "TOO_MANY_CERTIFICATES" | "UNAUTHORIZED" | "UNSUPPORTED_MEDIA_TYPE" | "USER_NOT_FOUND" | "VALIDATION_FAILED";
             /** @description Set on 500s; quote it when reporting. */
             correlationId?: string;
             /** @example Channel news does not exist. */
@@ -384,6 +401,12 @@ export interface components {
         };
         SetUserStatusRequestDto: {
             /**
+             * Format: date-time
+             * @description BANNED only: when the ban ends by itself (ISO-8601, in the future). Absent: until an admin lifts it.
+             * @example 2030-01-01T00:00:00.000Z
+             */
+            expiresAt?: string;
+            /**
              * @description Why (kept with a ban, and in the audit log).
              * @example cheating in ranked matches
              */
@@ -427,8 +450,11 @@ export interface components {
             users: components["schemas"]["UserResponseDto"][];
         };
         UserResponseDto: {
+            /** @description When the ban ends by itself (absent: until an admin lifts it). */
+            banExpiresAt?: string;
             banReason?: string;
             bannedAt?: string;
+            /** @description Live (not revoked) certificates of the client. */
             certificateIds?: string[];
             clientId: string;
             /** @description Connected to the broker now (embedded broker only). */
@@ -671,6 +697,35 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["UserResponseDto"];
                 };
+            };
+            /** @description Problem (4xx/5xx) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeCertificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                clientId: string;
+                certificateId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Problem (4xx/5xx) */
             default: {
