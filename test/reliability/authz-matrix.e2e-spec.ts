@@ -5,6 +5,7 @@ import mqtt from 'mqtt';
 import request from 'supertest';
 import { sleep, TestMqttClient } from '../support/mqtt';
 import { ServiceProcess } from '../support/service-process';
+import { resolveJwtSecret } from '../../src/common/auth/auth-keys';
 import { TestApp } from '../support/test-app';
 import { closesWithin, mqttPacket, rawTls, rawWebSocket, type TlsIdentity } from './support/raw-mqtt';
 
@@ -27,10 +28,11 @@ const AUDIENCE = 'web-communicator';
 const PREFIX = 'webcommunicator/dev';
 
 type Caller =
-  'none' | 'expired' | 'wrongSignature' | 'algNone' | 'wrongIssuer' | 'wrongAudience' | 'client' | 'banned' | 'service' | 'admin';
+  'none' | 'expired' | 'noExp' | 'wrongSignature' | 'algNone' | 'wrongIssuer' | 'wrongAudience' | 'client' | 'banned' | 'service' | 'admin';
 const CALLERS: Caller[] = [
   'none',
   'expired',
+  'noExp',
   'wrongSignature',
   'algNone',
   'wrongIssuer',
@@ -40,7 +42,7 @@ const CALLERS: Caller[] = [
   'service',
   'admin',
 ];
-const INVALID: Caller[] = ['none', 'expired', 'wrongSignature', 'algNone', 'wrongIssuer', 'wrongAudience'];
+const INVALID: Caller[] = ['none', 'expired', 'noExp', 'wrongSignature', 'algNone', 'wrongIssuer', 'wrongAudience'];
 
 interface Route {
   operationId: string;
@@ -133,7 +135,17 @@ const ROUTES: Route[] = [
     build: () => ({ path: '/v1/admin/users/target', body: { status: 'REGISTERED' } }),
     expect: { client: 403, banned: 403, service: 403, admin: 200 },
   },
+  {
+    operationId: 'revokeCertificate',
+    method: 'delete',
+    // One device certificate per cell, registered in beforeAll.
+    build: (cell) => ({ path: `/v1/admin/users/cert-${cell}/certificates/${CELL_CERTIFICATES[cell]}` }),
+    expect: { client: 403, banned: 403, service: 403, admin: 204 },
+  },
 ];
+
+/** certificateId of device `cert-<caller>`, per matrix cell of revokeCertificate. */
+const CELL_CERTIFICATES: Record<string, string> = {};
 
 describe('authorization matrix: every route × every caller (AUTH_ISSUER and AUTH_AUDIENCE set)', () => {
   let t: TestApp;
@@ -155,6 +167,8 @@ describe('authorization matrix: every route × every caller (AUTH_ISSUER and AUT
     Object.assign(tokens, {
       none: undefined,
       expired: t.token('root', 'admin', { expiresIn: -10 }),
+      // A valid signature, issuer and audience, but no exp: it would never expire (API.md section 8).
+      noExp: jwt.sign({ sub: 'root', roles: ['admin'] }, resolveJwtSecret(t.config)!, { algorithm: 'HS256', issuer: ISSUER, audience: AUDIENCE }),
       wrongSignature: forged({ iss: ISSUER, aud: AUDIENCE }),
       algNone: `${algNone}.`,
       wrongIssuer: t.token('root', 'admin', { issuer: 'https://evil.test' }),
@@ -170,6 +184,9 @@ describe('authorization matrix: every route × every caller (AUTH_ISSUER and AUT
     }
     expect((await request(t.url).patch('/v1/admin/users/mallory').set(admin).send({ status: 'BANNED' })).status).toBe(200);
     for (const caller of CALLERS) {
+      const device = await request(t.url).post('/v1/admin/registrations').set(admin).send({ connectionType: 'OPENSSL', clientId: `cert-${caller}` });
+      expect(device.status).toBe(201);
+      CELL_CERTIFICATES[caller] = device.body.certificateId as string;
       expect(
         (
           await request(t.url)
@@ -222,6 +239,7 @@ describe('authorization matrix: every route × every caller (AUTH_ISSUER and AUT
                 'listUsers',
                 'getUser',
                 'setUserStatus',
+                'revokeCertificate',
               ].includes(operationId)
               ? ' CLIENT_BANNED'
               : ' FORBIDDEN'
@@ -408,7 +426,7 @@ describe('secrets never appear in the logs (built service, LOG_LEVEL=debug)', ()
       };
       const deviceReg = (await (
         await post('/v1/admin/registrations', adminJwt, { connectionType: 'OPENSSL', clientId: 'kiosk' })
-      ).json()) as TlsIdentity & { port: number };
+      ).json()) as TlsIdentity & { port: number; certificateId: string };
       for (const [name, pem] of [
         ['client private key', tlsReg.privateKeyPem],
         ['device private key', deviceReg.privateKeyPem],
@@ -445,6 +463,14 @@ describe('secrets never appear in the logs (built service, LOG_LEVEL=debug)', ()
       expect((await post('/v1/admin/users/alice', adminJwt, { status: 'BANNED', reason: 'log scan' }, 'PATCH')).status).toBe(200);
       await sub.closed();
       expect((await post('/v1/admin/users/alice', adminJwt, { status: 'REGISTERED' }, 'PATCH')).status).toBe(200);
+      // A timed ban, a revoked certificate (its live session is cut) and a refused reconnect with it.
+      const until = new Date(Date.now() + 3_600_000).toISOString();
+      expect((await post('/v1/admin/users/mallory', adminJwt, { status: 'BANNED', expiresAt: until }, 'PATCH')).status).toBe(200);
+      const revoked = await fetch(`${service.url}/v1/admin/users/kiosk/certificates/${deviceReg.certificateId}`, { method: 'DELETE', headers: { Authorization: `Bearer ${adminJwt}` } });
+      expect(revoked.status).toBe(204);
+      const refused = await rawTls(deviceReg.port, deviceReg).catch(() => undefined);
+      refused?.write(mqttPacket.connect('kiosk'));
+      refused?.destroy();
       tls.destroy();
       await sleep(300);
 
