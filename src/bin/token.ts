@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import jwt from 'jsonwebtoken';
 import { resolveJwtSecret } from '../common/auth/auth-keys';
-import { isClientId } from '../common/ids';
+import { isClientId } from '../domain/ids';
 import { ConfigError, loadConfig } from '../config/app-config';
 
 /**

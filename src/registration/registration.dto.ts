@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, Matches } from 'class-validator';
-import { CLIENT_ID_PATTERN } from '../common/ids';
-import { CONNECTION_TYPES, type ConnectionType } from '../store/client.repository';
+import { CLIENT_ID_PATTERN } from '../domain/ids';
+import { CONNECTION_TYPES, type ConnectionType } from '../domain/client';
 
 export class RegisterClientRequestDto {
   /** WEBSOCKET: MQTT over WebSocket with a connection token. OPENSSL: MQTT over TLS with a client certificate. */

@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { ConnectionState } from '../broker/broker';
-import { CLIENT_STATUSES, type ClientRecord, type ClientStatus, CONNECTION_TYPES, type ConnectionType } from '../store/client.repository';
+import { CLIENT_STATUSES, type ClientRecord, type ClientStatus, CONNECTION_TYPES, type ConnectionType } from '../domain/client';
 
 export class ListUsersQueryDto {
   /** Only users with this status. */

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Caller, Roles } from '../common/auth/auth.decorators';
-import type { Principal } from '../common/auth/principal';
+import type { ApiCaller } from '../common/auth/api-caller';
 import { ListUsersQueryDto, SetUserStatusRequestDto, toUserResponse, UserListResponseDto, UserResponseDto } from './user.dto';
 import { UsersService } from './users.service';
 
@@ -27,7 +27,7 @@ export class UsersController {
 
   /** Bans (closing live connections before returning) or un-bans a client. */
   @Patch(':clientId')
-  async setUserStatus(@Param('clientId') clientId: string, @Body() body: SetUserStatusRequestDto, @Caller() caller: Principal): Promise<UserResponseDto> {
+  async setUserStatus(@Param('clientId') clientId: string, @Body() body: SetUserStatusRequestDto, @Caller() caller: ApiCaller): Promise<UserResponseDto> {
     const record = await this.users.setStatus(clientId, body.status, body.reason, caller.clientId);
     return toUserResponse(record, this.users.connection(clientId));
   }

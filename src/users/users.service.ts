@@ -1,9 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Broker } from '../broker/broker';
-import { isClientId } from '../common/ids';
-import { ProblemCode, ProblemException } from '../common/problem/problem';
+import { isClientId } from '../domain/ids';
 import { MetricsService } from '../metrics/metrics.service';
-import { type ClientPage, type ClientRecord, ClientRepository, type ClientStatus } from '../store/client.repository';
+import { type ClientPage, ClientRepository } from '../store/client.repository';
+import type { ClientRecord, ClientStatus } from '../domain/client';
+import { UserNotFoundError, ValidationFailedError } from '../domain/errors';
 
 export const DEFAULT_PAGE_SIZE = 25;
 
@@ -25,7 +26,7 @@ export class UsersService {
     this.assertClientId(clientId);
     const record = await this.clients.get(clientId);
     if (record === undefined) {
-      throw ProblemException.notFound(ProblemCode.USER_NOT_FOUND, `Client ${clientId} is not registered.`);
+      throw new UserNotFoundError(clientId);
     }
     return record;
   }
@@ -41,7 +42,7 @@ export class UsersService {
     const before = await this.clients.get(clientId);
     const record = await this.clients.setStatus(clientId, { status, reason, now: new Date().toISOString() });
     if (record === undefined) {
-      throw ProblemException.notFound(ProblemCode.USER_NOT_FOUND, `Client ${clientId} is not registered.`);
+      throw new UserNotFoundError(clientId);
     }
     if (status === 'BANNED') {
       await this.broker.revoke(record);
@@ -61,7 +62,7 @@ export class UsersService {
 
   private assertClientId(clientId: string): void {
     if (!isClientId(clientId)) {
-      throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, 'Client ids match ^[A-Za-z0-9:._-]{1,128}$.', [
+      throw new ValidationFailedError('Client ids match ^[A-Za-z0-9:._-]{1,128}$.', [
         { field: '/clientId', message: 'must match ^[A-Za-z0-9:._-]{1,128}$' },
       ]);
     }

@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { HttpAdapterHost } from '@nestjs/core';
-import { ChannelCatalog } from '../../channels/catalog/channel-catalog';
+import { ChannelCatalog } from '../../store/channel-catalog';
 import { loadConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
-import { BrokerUnavailableError } from '../broker';
 import { EmbeddedBroker } from './embedded-broker';
 import { InMemoryChannelRepository, InMemoryClientRepository } from './testing/fakes';
 import {
@@ -22,6 +21,7 @@ import {
   TEST_CHANNELS,
   waitForCount,
 } from './testing/harness';
+import { BrokerUnavailableError } from '../../domain/errors';
 
 jest.setTimeout(15_000);
 

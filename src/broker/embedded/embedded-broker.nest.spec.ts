@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Module } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { ChannelCatalog } from '../../channels/catalog/channel-catalog';
+import { ChannelCatalog } from '../../store/channel-catalog';
 import { AppConfig, loadConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { ClientRepository } from '../../store/client.repository';

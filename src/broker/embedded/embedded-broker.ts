@@ -9,27 +9,22 @@ import { type BeforeApplicationShutdown, Logger, type OnApplicationBootstrap, ty
 import type { HttpAdapterHost } from '@nestjs/core';
 import { Aedes, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { ChannelCatalog } from '../../channels/catalog/channel-catalog';
-import { isClientId } from '../../common/ids';
+import type { ChannelCatalog } from '../../store/channel-catalog';
+import { isClientId } from '../../domain/ids';
 import { loadOrCreateSecret } from '../../common/secrets';
-import { Topics } from '../../common/topics';
+import { Topics } from '../../domain/topics';
 import type { AppConfig } from '../../config/app-config';
 import type { MetricsService } from '../../metrics/metrics.service';
-import type { ChannelDefinition } from '../../store/channel.repository';
-import type { ClientRecord, ClientRepository, ConnectionType } from '../../store/client.repository';
-import {
-  Broker,
-  type BrokerEndpoint,
-  BrokerUnavailableError,
-  type ConnectionState,
-  type IssuedCredentials,
-  type PublishOptions,
-} from '../broker';
-import { BrokerAcl, type MqttTransport, type Principal } from './broker-acl';
+import type { ClientRepository } from '../../store/client.repository';
+import { Broker, type BrokerEndpoint, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions } from '../broker';
+import { BrokerAcl, INTERNAL_TOPIC_PREFIX, type MqttTransport, type Principal } from './broker-acl';
 import { CertificateAuthority } from './certificate-authority';
 import { ConnectionTokens } from './connection-tokens';
 import { installDirectDelivery } from './direct-delivery';
 import { capBufferedWrites, limitInboundPacketBytes, mqttStreamFromWebSocket, slimAedesClient, streamOutlet, websocketOutlet } from './transport-guards';
+import type { ChannelDefinition } from '../../domain/channel';
+import type { ClientRecord, ConnectionType } from '../../domain/client';
+import { BrokerUnavailableError } from '../../domain/errors';
 
 export { INTERNAL_TOPIC_PREFIX } from './broker-acl';
 
@@ -372,6 +367,10 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
       throw new BrokerUnavailableError('embedded broker is not running');
     }
     return { url: `mqtt://127.0.0.1:${port}`, username: INTERNAL_USERNAME, password: this.internalSecret };
+  }
+
+  internalMqttEndpoint(): InternalMqttEndpoint {
+    return { ...this.internalConnection(), topicRoot: INTERNAL_TOPIC_PREFIX };
   }
 
   // ---- listeners -----------------------------------------------------------------------------

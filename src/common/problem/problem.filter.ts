@@ -1,8 +1,9 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ProblemCode, problemType } from './problem';
+import { HTTP_STATUS, HTTP_TITLES, problemType } from './problem';
 import { toProblem } from './to-problem';
+import { ErrorCode } from '../../domain/errors';
 
 /** The one HTTP exception filter: every 4xx/5xx leaves as application/problem+json with a stable code. */
 @Catch()
@@ -38,9 +39,9 @@ export function writeRawProblem(error: Error & { code?: string }, socket: Duplex
     socket.destroy();
     return;
   }
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const code = status === 400 ? ProblemCode.BAD_REQUEST : status === 431 ? ProblemCode.HEADERS_TOO_LARGE : ProblemCode.REQUEST_TIMEOUT;
-  const title = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  const code = error.code === 'HPE_HEADER_OVERFLOW' ? ErrorCode.HEADERS_TOO_LARGE : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? ErrorCode.REQUEST_TIMEOUT : ErrorCode.BAD_REQUEST;
+  const status = HTTP_STATUS[code];
+  const title = HTTP_TITLES[status];
   const body = JSON.stringify({ type: problemType(code), title, status, detail: 'The HTTP request could not be parsed.', code });
   socket.end(
     `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

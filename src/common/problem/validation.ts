@@ -2,10 +2,10 @@ import { type ArgumentMetadata, Injectable, type PipeTransform, ValidationPipe }
 import Ajv, { type ValidateFunction } from 'ajv';
 import { getMetadataStorage, type ValidationError } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata';
-import { ProblemCode, ProblemException, type ProblemFieldError } from './problem';
+import { type FieldError, ValidationFailedError } from '../../domain/errors';
 
 /** class-validator errors as `{field: "/a/b", message}` entries. */
-export function flattenValidationErrors(errors: ValidationError[], parent = ''): ProblemFieldError[] {
+export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {
     const field = `${parent}/${error.property}`;
     const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
@@ -21,7 +21,7 @@ export function createClassValidatorPipe(): ValidationPipe {
     transform: true,
     forbidUnknownValues: true,
     validationError: { target: false, value: false },
-    exceptionFactory: (errors) => ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, 'The request is invalid.', flattenValidationErrors(errors)),
+    exceptionFactory: (errors) => new ValidationFailedError('The request is invalid.', flattenValidationErrors(errors)),
   });
 }
 

@@ -1,17 +1,11 @@
 import { ConditionalCheckFailedException, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  ClientBannedError,
-  type ClientPage,
-  type ClientRecord,
-  ClientRepository,
-  type ListClientsQuery,
-  type RegisterInput,
-  type StatusChange,
-} from '../client.repository';
+import { type ClientPage, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../client.repository';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { DynamoConnection } from './dynamo-connection';
 import { STATUS_INDEX } from './tables';
+import type { ClientRecord } from '../../domain/client';
+import { ClientBannedError } from '../../domain/errors';
 
 /** Item as stored: attribute names follow the original's ClientRegistry table. */
 interface ClientItem {

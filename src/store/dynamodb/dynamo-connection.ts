@@ -5,7 +5,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import type { AppConfig } from '../../config/app-config';
-import { StoreUnavailableError } from '../store-unavailable.error';
+import { StoreUnavailableError } from '../../domain/errors';
 
 /** Errors that describe the request (conditions, missing tables, bad input) pass through; the rest mean "can't serve now". */
 const REQUEST_ERRORS = new Set([

@@ -1,2 +1,2 @@
 // The shared in-memory store fakes.
-export { InMemoryChannelRepository, InMemoryClientRepository } from '../../../testing/fakes';
+export { InMemoryChannelRepository, InMemoryClientRepository } from '../../../../test/support/fakes';
