@@ -5,7 +5,7 @@ import type { ApiCaller } from '../common/auth/api-caller';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { ClientRepository } from '../store/client.repository';
-import type { RegistrationResponseDto } from './registration.dto';
+import { type RegistrationResponseDto, toRegistrationResponse } from './registration.dto';
 import type { ConnectionType } from '../domain/client';
 import { OpensslNotEnabledError } from '../domain/errors';
 
@@ -38,6 +38,8 @@ export class RegistrationService {
   }
 
   private async register(clientId: string, connectionType: ConnectionType, portalClient: boolean): Promise<RegistrationResponseDto> {
+    // Before anything is stored: a registration the broker can't serve must leave no client behind.
+    this.broker.checkClientId(clientId, connectionType);
     const input = { clientId, connectionType, portalClient, now: new Date().toISOString() };
     let credentials: IssuedCredentials;
     if (this.broker.issuesCredentialsLocally) {
@@ -57,19 +59,6 @@ export class RegistrationService {
     const endpoint = await this.broker.endpoint(connectionType);
     this.metrics.registrations.inc({ connection_type: connectionType, portal: String(portalClient) });
     this.logger.log({ clientId, connectionType, portalClient, certificateId: credentials.certificateId }, 'client registered');
-    return {
-      clientId,
-      connectionType,
-      status: 'REGISTERED',
-      endpoint: endpoint.endpoint,
-      port: endpoint.port,
-      url: endpoint.url,
-      connectionToken: credentials.connectionToken,
-      connectionTokenExpiresAt: credentials.connectionTokenExpiresAt,
-      certificatePem: credentials.certificatePem,
-      privateKeyPem: credentials.privateKeyPem,
-      caCertificatePem: credentials.caCertificatePem,
-      certificateId: credentials.certificateId,
-    };
+    return toRegistrationResponse(clientId, connectionType, endpoint, credentials);
   }
 }

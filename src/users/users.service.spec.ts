@@ -18,7 +18,7 @@ describe('UsersService.setStatus', () => {
   });
 
   it('writes the ban first, then revokes on the broker; counts a ban once', async () => {
-    const record = await service.setStatus('alice', 'BANNED', 'spam', 'root');
+    const { record } = await service.setStatus('alice', 'BANNED', 'spam', 'root');
     expect(record.status).toBe('BANNED');
     expect(broker.calls).toEqual(['revoke:alice']);
     await service.setStatus('alice', 'BANNED', undefined, 'root');
