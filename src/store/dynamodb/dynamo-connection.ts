@@ -5,7 +5,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import type { AppConfig } from '../../config/app-config';
-import { StoreUnavailableError } from '../../domain/errors';
+import { errorMessage, StoreUnavailableError } from '../../domain/errors';
 
 /** Errors that describe the request (conditions, missing tables, bad input) pass through; the rest mean "can't serve now". */
 const REQUEST_ERRORS = new Set([
@@ -20,8 +20,7 @@ function toStoreError(error: unknown): unknown {
   if (error instanceof Error && REQUEST_ERRORS.has(error.name)) {
     return error;
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return new StoreUnavailableError(`store unavailable: ${message}`, { cause: error });
+  return new StoreUnavailableError(`store unavailable: ${errorMessage(error)}`, { cause: error });
 }
 
 /** A fixed, well-formed SigV4 header for the in-process engine (never sent anywhere else). */
