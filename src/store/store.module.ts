@@ -3,40 +3,34 @@ import { AppConfig } from '../config/app-config';
 import { ChannelCatalog } from './channel-catalog';
 import { ChannelRepository } from './channel.repository';
 import { ClientRepository } from './client.repository';
-import { DynamoChannelRepository } from './dynamodb/dynamo-channel.repository';
-import { DynamoClientRepository } from './dynamodb/dynamo-client.repository';
-import { DynamoConnection } from './dynamodb/dynamo-connection';
-import { ensureTables } from './dynamodb/tables';
+import { DynamoStore } from './dynamodb/dynamo-store';
+import { SqliteStore } from './sqlite/sqlite-store';
+import { StoreEngine } from './store-engine';
 
 /**
- * The store: DynamoDB repositories for clients and channels, and the channel
- * table's read cache. The same code runs against the embedded dynalite
- * (default), a DYNAMODB_ENDPOINT, or Amazon DynamoDB. Not global: a module that
- * reads or writes the store imports this one, so the wiring shows who does.
+ * The store: the repositories of the engine chosen by STORE: `embedded` = SQLite in-process (a file
+ * under DATA_DIR, no listener), `dynamodb` = Amazon DynamoDB or a DYNAMODB_ENDPOINT; and the channel
+ * table's read cache. Not global: a module that reads or writes the store imports this one, so the
+ * wiring shows who does.
  */
 @Module({
   providers: [
     {
-      provide: DynamoConnection,
+      provide: StoreEngine,
       inject: [AppConfig],
-      useFactory: async (config: AppConfig) => {
-        const connection = await DynamoConnection.open(config);
-        if (config.store.createTables) {
-          await ensureTables(connection);
-        }
-        return connection;
-      },
+      useFactory: (config: AppConfig): Promise<StoreEngine> =>
+        config.store.driver === 'embedded' ? SqliteStore.open(config) : DynamoStore.open(config),
     },
-    { provide: ClientRepository, inject: [DynamoConnection], useFactory: (c: DynamoConnection) => new DynamoClientRepository(c) },
-    { provide: ChannelRepository, inject: [DynamoConnection], useFactory: (c: DynamoConnection) => new DynamoChannelRepository(c) },
+    { provide: ClientRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.clients },
+    { provide: ChannelRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.channels },
     ChannelCatalog,
   ],
   exports: [ClientRepository, ChannelRepository, ChannelCatalog],
 })
 export class StoreModule implements OnApplicationShutdown {
-  constructor(@Inject(DynamoConnection) private readonly connection: DynamoConnection) {}
+  constructor(@Inject(StoreEngine) private readonly engine: StoreEngine) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.connection.close();
+    await this.engine.close();
   }
 }

@@ -1,14 +1,14 @@
 import { ConditionalCheckFailedException, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type ClientPage, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../client.repository';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, encodeCursor } from '../cursor';
 import type { DynamoConnection } from './dynamo-connection';
 import { STATUS_INDEX } from './tables';
 import type { ClientRecord } from '../../domain/client';
 import { ClientBannedError } from '../../domain/errors';
 
 /** Item as stored: attribute names follow the original's ClientRegistry table. */
-interface ClientItem {
+export interface ClientItem {
   ClientID: string;
   RegistrationStatus: ClientRecord['status'];
   ConnectionType: ClientRecord['connectionType'];
@@ -22,7 +22,7 @@ interface ClientItem {
   LastSeenAt?: string;
 }
 
-function toRecord(item: ClientItem): ClientRecord {
+export function toRecord(item: ClientItem): ClientRecord {
   return {
     clientId: item.ClientID,
     status: item.RegistrationStatus,
@@ -95,10 +95,8 @@ export class DynamoClientRepository extends ClientRepository {
   async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void> {
     const values: Record<string, unknown> = { ':now': now };
     const update = `SET UpdatedAt = :now, ${appendCertificate(values, certificateId, certificateArn)}`;
-    if ((await this.updateIf(clientId, EXISTS, update, values)) === undefined) {
-      // Clients are never deleted, and this follows the registration's own write.
-      throw new Error(`client ${clientId} does not exist; its certificate ${certificateId} was not recorded`);
-    }
+    // An unknown client gets no record (as on SQLite).
+    await this.updateIf(clientId, EXISTS, update, values);
   }
 
   /** A client that doesn't exist (any more) has nothing to touch. */
