@@ -14,6 +14,7 @@ const PROBLEM_SCHEMA = {
     detail: { type: 'string', example: 'Channel news does not exist.' },
     code: { type: 'string', enum: Object.values(ProblemCode).sort() },
     instance: { type: 'string' },
+    requestId: { type: 'string', description: 'The request id, also sent as the X-Request-Id header (send your own X-Request-Id to choose it); quote it when reporting.' },
     correlationId: { type: 'string', description: 'Set on 500s; quote it when reporting.' },
     errors: {
       type: 'array',

@@ -64,6 +64,10 @@ export class NestLogger implements LoggerService {
   }
 
   error(message: unknown, ...rest: unknown[]): void {
+    if (String(message).includes('EADDRINUSE')) {
+      // main says which port setting to change, in one line; Nest's own report of it is noise.
+      return;
+    }
     this.inner.error(message, ...rest);
   }
 
