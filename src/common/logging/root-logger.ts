@@ -18,7 +18,8 @@ interface RequestLine {
 
 /** One short line per request on a terminal (`GET /v1/channels 200 3 ms`) instead of the request/response objects. */
 function prettyMessage(log: RequestLine, messageKey: string): string {
-  const message = String((log as Record<string, unknown>)[messageKey] ?? '');
+  const raw = (log as Record<string, unknown>)[messageKey];
+  const message = typeof raw === 'string' ? raw : JSON.stringify(raw ?? '');
   if (log.req && log.res) {
     const time = typeof log.responseTime === 'number' ? ` ${log.responseTime.toFixed(1)} ms` : '';
     const code = log.code ? ` ${log.code}` : '';
@@ -41,7 +42,7 @@ export function createRootLogger(config: Pick<AppConfig, 'logLevel' | 'logFormat
     colorize: process.stdout.isTTY === true,
     translateTime: 'SYS:HH:MM:ss.l',
     ignore: 'pid,hostname,req,res,responseTime,reqId,context,code',
-    messageFormat: (log, messageKey) => prettyMessage(log as RequestLine, messageKey),
+    messageFormat: (log, messageKey) => prettyMessage(log, messageKey),
     singleLine: true,
   });
   return pino(options, pretty);
