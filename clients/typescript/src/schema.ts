@@ -199,7 +199,7 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        BroadcastRequestDto: {
+        BroadcastRequest: {
             /** @example CloudGemWebCommunicator */
             channel: string;
             /**
@@ -208,10 +208,7 @@ export interface components {
              */
             message: string;
         };
-        ChannelListResponseDto: {
-            channels: components["schemas"]["ChannelResponseDto"][];
-        };
-        ChannelResponseDto: {
+        Channel: {
             clientSend: boolean;
             communicationChannel?: string;
             maxMessageBytes: number;
@@ -220,9 +217,16 @@ export interface components {
             };
             /** @example CloudGemWebCommunicator */
             name: string;
-            rateLimit?: components["schemas"]["RateLimitDto"];
-            types: ("BROADCAST" | "PRIVATE")[];
+            rateLimit?: components["schemas"]["RateLimit"];
+            types: components["schemas"]["ChannelType"][];
         };
+        ChannelList: {
+            channels: components["schemas"]["Channel"][];
+        };
+        /** @enum {string} */
+        ChannelType: "BROADCAST" | "PRIVATE";
+        /** @enum {string} */
+        ConnectionType: "WEBSOCKET" | "OPENSSL";
         /** @description RFC 9457 problem details. `code` is stable: switch on it. */
         Problem: {
             /** @enum {string} */
@@ -236,6 +240,8 @@ export interface components {
                 message: string;
             }[];
             instance?: string;
+            /** @description The request id, also sent as the X-Request-Id header (send your own X-Request-Id to choose it); quote it when reporting. */
+            requestId?: string;
             /** @example 404 */
             status: number;
             /** @example Not Found */
@@ -243,14 +249,14 @@ export interface components {
             /** @example urn:web-communicator:problem:channel-not-found */
             type: string;
         };
-        PublishResultResponseDto: {
+        PublishResult: {
             channel: string;
             /** @description The envelope's `Id`. */
             messageId: string;
             /** @description The topic the message was published on. */
             topic: string;
         };
-        PutChannelRequestDto: {
+        PutChannelRequest: {
             /**
              * @description Whether plain clients may send to this channel through the API. Default false.
              * @example false
@@ -295,7 +301,7 @@ export interface components {
              *       "perSeconds": 10
              *     }
              */
-            rateLimit?: components["schemas"]["RateLimitDto"];
+            rateLimit?: components["schemas"]["RateLimit"];
             /**
              * @description How messages are delivered: to everyone (BROADCAST) and/or to one client (PRIVATE).
              * @example [
@@ -303,9 +309,9 @@ export interface components {
              *       "PRIVATE"
              *     ]
              */
-            types: ("BROADCAST" | "PRIVATE")[];
+            types: components["schemas"]["ChannelType"][];
         };
-        RateLimitDto: {
+        RateLimit: {
             /**
              * @description Messages allowed per client in each window.
              * @example 5
@@ -317,28 +323,20 @@ export interface components {
              */
             perSeconds: number;
         };
-        RegisterClientRequestDto: {
-            /**
-             * @description WEBSOCKET: MQTT over WebSocket with a connection token. OPENSSL: MQTT over TLS with a client certificate.
-             * @example WEBSOCKET
-             * @enum {string}
-             */
-            connectionType: "WEBSOCKET" | "OPENSSL";
+        RegisterClientRequest: {
+            /** @description WEBSOCKET: MQTT over WebSocket with a connection token. OPENSSL: MQTT over TLS with a client certificate. */
+            connectionType: components["schemas"]["ConnectionType"];
         };
-        RegisterPortalClientRequestDto: {
+        RegisterPortalClientRequest: {
             /**
              * @description Client id to register (default: the admin's own id for WEBSOCKET, a generated id for OPENSSL).
              * @example kiosk-1
              */
             clientId?: string;
-            /**
-             * @description WEBSOCKET: MQTT over WebSocket with a connection token. OPENSSL: MQTT over TLS with a client certificate.
-             * @example WEBSOCKET
-             * @enum {string}
-             */
-            connectionType: "WEBSOCKET" | "OPENSSL";
+            /** @description WEBSOCKET: MQTT over WebSocket with a connection token. OPENSSL: MQTT over TLS with a client certificate. */
+            connectionType: components["schemas"]["ConnectionType"];
         };
-        RegistrationResponseDto: {
+        Registration: {
             /** @description OPENSSL: the CA that signed the broker's server certificate and the client certificate. */
             caCertificatePem?: string;
             certificateId?: string;
@@ -349,8 +347,7 @@ export interface components {
             /** @description WEBSOCKET: the MQTT password (username is ignored). Short-lived: register again before it expires. */
             connectionToken?: string;
             connectionTokenExpiresAt?: string;
-            /** @enum {string} */
-            connectionType: "WEBSOCKET" | "OPENSSL";
+            connectionType: components["schemas"]["ConnectionType"];
             /** @description Broker host. */
             endpoint: string;
             port: number;
@@ -361,14 +358,14 @@ export interface components {
             /** @description What an MQTT client connects to (`ws(s)://host:port/mqtt` or `mqtts://host:8883`). */
             url: string;
         };
-        SendClientMessageRequestDto: {
+        SendClientMessageRequest: {
             /**
              * @description The message text (often JSON). At most the channel's maxMessageBytes (UTF-8).
              * @example gg, rematch?
              */
             message: string;
         };
-        SendDirectRequestDto: {
+        SendDirectRequest: {
             /** @example CloudGemWebCommunicator */
             channel: string;
             /**
@@ -382,19 +379,15 @@ export interface components {
              */
             message: string;
         };
-        SetUserStatusRequestDto: {
+        SetUserStatusRequest: {
             /**
              * @description Why (kept with a ban, and in the audit log).
              * @example cheating in ranked matches
              */
             reason?: string;
-            /**
-             * @example BANNED
-             * @enum {string}
-             */
-            status: "REGISTERED" | "BANNED";
+            status: components["schemas"]["UserStatus"];
         };
-        StatusResponseDto: {
+        Status: {
             /**
              * @description Broker driver in use.
              * @enum {string}
@@ -411,38 +404,37 @@ export interface components {
             /** @description Service version. */
             version: string;
         };
-        SubscriptionListResponseDto: {
-            subscriptions: components["schemas"]["SubscriptionResponseDto"][];
-        };
-        SubscriptionResponseDto: {
+        Subscription: {
             channel: string;
             /** @description The MQTT topic to subscribe to (the caller's own private topic for PRIVATE). */
             topic: string;
-            /** @enum {string} */
-            type: "BROADCAST" | "PRIVATE";
+            type: components["schemas"]["ChannelType"];
         };
-        UserListResponseDto: {
-            /** @description Pass as `cursor` to get the next page; absent on the last page. */
-            nextCursor?: string;
-            users: components["schemas"]["UserResponseDto"][];
+        SubscriptionList: {
+            subscriptions: components["schemas"]["Subscription"][];
         };
-        UserResponseDto: {
+        User: {
             banReason?: string;
             bannedAt?: string;
             certificateIds?: string[];
             clientId: string;
             /** @description Connected to the broker now (embedded broker only). */
             connected?: boolean;
-            /** @enum {string} */
-            connectionType: "WEBSOCKET" | "OPENSSL";
+            connectionType: components["schemas"]["ConnectionType"];
             lastSeenAt?: string;
             /** @description Registered through the admin API (portal, editor, device). */
             portalClient: boolean;
             registeredAt: string;
-            /** @enum {string} */
-            status: "REGISTERED" | "BANNED";
+            status: components["schemas"]["UserStatus"];
             updatedAt: string;
         };
+        UserList: {
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            nextCursor?: string;
+            users: components["schemas"]["User"][];
+        };
+        /** @enum {string} */
+        UserStatus: "REGISTERED" | "BANNED";
     };
     responses: never;
     parameters: never;
@@ -466,10 +458,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ChannelListResponseDto"];
+                    "application/json": components["schemas"]["ChannelList"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -491,7 +510,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PutChannelRequestDto"];
+                "application/json": components["schemas"]["PutChannelRequest"];
             };
         };
         responses: {
@@ -501,7 +520,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ChannelResponseDto"];
+                    "application/json": components["schemas"]["Channel"];
                 };
             };
             /** @description Created */
@@ -510,10 +529,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ChannelResponseDto"];
+                    "application/json": components["schemas"]["Channel"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Message or body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid JSON that the channel or the service refuses (schema mismatch...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -541,7 +632,61 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -561,7 +706,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RegisterPortalClientRequestDto"];
+                "application/json": components["schemas"]["RegisterPortalClientRequest"];
             };
         };
         responses: {
@@ -570,10 +715,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RegistrationResponseDto"];
+                    "application/json": components["schemas"]["Registration"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Message or body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -588,7 +805,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only users with this status. */
-                status?: "REGISTERED" | "BANNED";
+                status?: components["schemas"]["UserStatus"];
                 /** @description Page size, 1 to 100 (default 25). */
                 limit?: number;
                 /** @description `nextCursor` of the previous page. */
@@ -605,10 +822,46 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserListResponseDto"];
+                    "application/json": components["schemas"]["UserList"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -635,10 +888,55 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserResponseDto"];
+                    "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -660,7 +958,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["SetUserStatusRequestDto"];
+                "application/json": components["schemas"]["SetUserStatusRequest"];
             };
         };
         responses: {
@@ -669,10 +967,73 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserResponseDto"];
+                    "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Message or body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -697,10 +1058,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SubscriptionListResponseDto"];
+                    "application/json": components["schemas"]["SubscriptionList"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -722,7 +1110,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["SendClientMessageRequestDto"];
+                "application/json": components["schemas"]["SendClientMessageRequest"];
             };
         };
         responses: {
@@ -731,10 +1119,91 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PublishResultResponseDto"];
+                    "application/json": components["schemas"]["PublishResult"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Message or body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid JSON that the channel or the service refuses (schema mismatch...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: retry after the Retry-After header */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -754,7 +1223,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["BroadcastRequestDto"];
+                "application/json": components["schemas"]["BroadcastRequest"];
             };
         };
         responses: {
@@ -763,10 +1232,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PublishResultResponseDto"];
+                    "application/json": components["schemas"]["PublishResult"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Message or body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid JSON that the channel or the service refuses (schema mismatch...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -786,7 +1327,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["SendDirectRequestDto"];
+                "application/json": components["schemas"]["SendDirectRequest"];
             };
         };
         responses: {
@@ -795,10 +1336,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PublishResultResponseDto"];
+                    "application/json": components["schemas"]["PublishResult"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Message or body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid JSON that the channel or the service refuses (schema mismatch...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -818,7 +1431,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RegisterClientRequestDto"];
+                "application/json": components["schemas"]["RegisterClientRequest"];
             };
         };
         responses: {
@@ -827,10 +1440,73 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RegistrationResponseDto"];
+                    "application/json": components["schemas"]["Registration"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Message or body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: retry after the Retry-After header */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -855,10 +1531,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["StatusResponseDto"];
+                    "application/json": components["schemas"]["Status"];
                 };
             };
-            /** @description Problem (4xx/5xx) */
+            /** @description Problem (any other 4xx/5xx) */
             default: {
                 headers: {
                     [name: string]: unknown;
