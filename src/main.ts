@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
+import { prepareDataDir } from './common/data-dir';
 import { resolveLogFormat } from './common/logging/root-logger';
 import { type AppConfig, ConfigError, loadConfig } from './config/app-config';
 import { startEvents } from './events/start-events';
@@ -45,6 +46,8 @@ function portInUse(error: unknown, config: AppConfig): string | undefined {
 }
 
 async function bootstrap(): Promise<void> {
+  // Every file this process creates (CA key, secrets, the SQLite database and its -wal/-shm) is for its user only.
+  process.umask(0o077);
   let config: AppConfig;
   try {
     config = loadConfig(process.env);
@@ -61,6 +64,10 @@ async function bootstrap(): Promise<void> {
   // The AWS SDK prints a ten-line warning on Node 20 at its first client; one line of ours says the same.
   const nodeMajor = Number(process.versions.node.split('.')[0]);
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+  if (config.broker.driver === 'embedded' || config.store.driver === 'embedded') {
+    prepareDataDir(config.dataDir);
+  }
 
   try {
     const app = await createApp(config);
