@@ -9,7 +9,7 @@ import { ChannelCatalog } from '../../store/channel-catalog';
 import { loadConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { EmbeddedBroker } from './embedded-broker';
-import { InMemoryChannelRepository, InMemoryClientRepository } from './testing/fakes';
+import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../test/support/fakes';
 import {
   type BrokerHarness,
   collect,
@@ -20,7 +20,7 @@ import {
   suback,
   TEST_CHANNELS,
   waitForCount,
-} from './testing/harness';
+} from '../../../test/support/broker/harness';
 import { BrokerUnavailableError } from '../../domain/errors';
 
 jest.setTimeout(15_000);

@@ -33,6 +33,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INSTANCE_ALREADY_STARTED: ErrorCode.BAD_REQUEST,
 };
 
+const SEND_JSON = 'Send the body as JSON with the header Content-Type: application/json.';
+
 /** The HTTP status of a domain error: its code's, except where one code answers two ways. */
 export function httpStatusOf(error: DomainError): number {
   // The change was valid input, but the broker can't hold the resulting rules: not the 400 of malformed input.
@@ -73,13 +75,21 @@ export function toProblem(error: unknown, instance?: string): ProblemResponse {
     const status = error.getStatus();
     const response = error.getResponse();
     const message = typeof response === 'string' ? response : ((response as { message?: unknown }).message ?? error.message);
-    const detail = Array.isArray(message) ? message.map(String).join('; ') : typeof message === 'string' ? message : error.message;
+    const given = Array.isArray(message) ? message.map(String).join('; ') : typeof message === 'string' ? message : error.message;
+    const detail = status === 415 ? SEND_JSON : given;
     return { body: make(status, CODE_BY_STATUS[status] ?? (status >= 500 ? ErrorCode.INTERNAL_ERROR : ErrorCode.BAD_REQUEST), detail, { instance }), unexpected: status >= 500 };
   }
   const fastify = error as { code?: unknown; statusCode?: unknown; message?: unknown };
   if (typeof fastify?.statusCode === 'number' && fastify.statusCode >= 400 && fastify.statusCode < 500) {
     const code = (typeof fastify.code === 'string' && FASTIFY_CODES[fastify.code]) || (error instanceof SyntaxError ? ErrorCode.MALFORMED_JSON : CODE_BY_STATUS[fastify.statusCode] ?? ErrorCode.BAD_REQUEST);
-    const detail = code === ErrorCode.MALFORMED_JSON ? 'The request body is not valid JSON.' : typeof fastify.message === 'string' ? fastify.message : 'Bad request';
+    const detail =
+      code === ErrorCode.MALFORMED_JSON
+        ? 'The request body is not valid JSON.'
+        : code === ErrorCode.UNSUPPORTED_MEDIA_TYPE
+          ? SEND_JSON
+          : typeof fastify.message === 'string'
+            ? fastify.message
+            : 'Bad request';
     return { body: make(fastify.statusCode, code, detail, { instance }), unexpected: false };
   }
   const correlationId = randomUUID();
