@@ -3,7 +3,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { RegExpEngine } from 'ajv/dist/types';
 import addFormats from 'ajv-formats';
 import { RE2JS } from 're2js';
-import type { ChannelDefinition } from '../store/channel.repository';
+import type { ChannelDefinition } from '../domain/channel';
 
 export interface SchemaProblem {
   field: string;

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 
 export type BrokerDriver = 'embedded' | 'aws-iot';
 export type StoreDriver = 'embedded' | 'dynamodb';
-export type EventsTransport = 'mqtt' | 'rmq' | 'none';
+export type EventsTransportKind = 'mqtt' | 'rmq' | 'none';
 
 /**
  * The validated, typed configuration. Built once from the environment by
@@ -16,6 +16,8 @@ export class AppConfig {
   publicHost: string;
   dataDir: string;
   logLevel: string;
+  /** `auto`: human-readable lines on a terminal, JSON lines otherwise. */
+  logFormat: 'auto' | 'json' | 'pretty';
   channelsFile: string;
   shutdownTimeoutMs: number;
   /** Largest HTTP request body accepted, in bytes. */
@@ -101,7 +103,7 @@ export class AppConfig {
   };
 
   events: {
-    transport: EventsTransport;
+    transport: EventsTransportKind;
     url?: string;
     queue: string;
     prefetch: number;
@@ -224,7 +226,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     r.problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URI is required unless BROKER and STORE are both embedded');
   }
 
-  const eventsTransport = r.oneOf<EventsTransport>('EVENTS_TRANSPORT', ['mqtt', 'rmq', 'none'], brokerDriver === 'embedded' ? 'mqtt' : 'none');
+  const eventsTransport = r.oneOf<EventsTransportKind>('EVENTS_TRANSPORT', ['mqtt', 'rmq', 'none'], brokerDriver === 'embedded' ? 'mqtt' : 'none');
   const eventsUrl = r.url('EVENTS_URL', ['amqp:', 'amqps:', 'mqtt:', 'mqtts:', 'ws:', 'wss:']);
   if (eventsTransport === 'rmq' && eventsUrl === undefined) {
     r.problems.push('EVENTS_URL is required when EVENTS_TRANSPORT=rmq');
@@ -247,6 +249,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     publicHost: r.string('PUBLIC_HOST', 'localhost', HOST, 'expected a host name or IP address'),
     dataDir,
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    logFormat: r.oneOf('LOG_FORMAT', ['auto', 'json', 'pretty'], 'auto'),
     channelsFile: resolve(r.string('CHANNELS_FILE', 'config/channels.json')),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 300_000),
     bodyLimitBytes: r.int('HTTP_BODY_LIMIT_BYTES', 262_144, 1024, 10_485_760),

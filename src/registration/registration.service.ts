@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { Broker, type IssuedCredentials } from '../broker/broker';
-import type { Principal } from '../common/auth/principal';
-import { ProblemCode, ProblemException } from '../common/problem/problem';
+import type { ApiCaller } from '../common/auth/api-caller';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { RateLimiter } from '../publishing/rate-limiter';
-import { type ClientRecord, ClientRepository, type ConnectionType, TooManyCertificatesError } from '../store/client.repository';
-import type { RegistrationResponseDto } from './registration.dto';
+import { ClientRepository } from '../store/client.repository';
+import { type RegistrationResponseDto, toRegistrationResponse } from './registration.dto';
+import type { ClientRecord, ConnectionType } from '../domain/client';
+import { OpensslNotEnabledError, RateLimitedError, TooManyCertificatesError } from '../domain/errors';
 
 @Injectable()
 export class RegistrationService {
@@ -22,16 +23,16 @@ export class RegistrationService {
   ) {}
 
   /** A plain client registers itself (receive-only rights). */
-  async registerClient(caller: Principal, connectionType: ConnectionType): Promise<RegistrationResponseDto> {
+  async registerClient(caller: ApiCaller, connectionType: ConnectionType): Promise<RegistrationResponseDto> {
     if (connectionType === 'OPENSSL') {
       if (!this.config.registration.clientOpenssl) {
-        throw ProblemException.forbidden(ProblemCode.OPENSSL_NOT_ENABLED, 'OPENSSL registration is not enabled for clients (REGISTRATION_CLIENT_OPENSSL).');
+        throw new OpensslNotEnabledError();
       }
       // Each one costs a key pair and a certificate (and, on AWS IoT, a certificate and a thing).
       const perHour = this.config.registration.clientOpensslPerHour;
       const wait = this.opensslLimiter.take(caller.clientId, { messages: perHour, perSeconds: 3600 });
       if (wait > 0) {
-        throw new ProblemException(HttpStatus.TOO_MANY_REQUESTS, ProblemCode.RATE_LIMITED, `A client may make ${perHour} OPENSSL registrations per hour.`, { retryAfterSeconds: wait });
+        throw new RateLimitedError(`A client may make ${perHour} OPENSSL registrations per hour.`, wait);
       }
     }
     return this.register(caller.clientId, connectionType, false);
@@ -41,7 +42,7 @@ export class RegistrationService {
    * An admin registers a portal client (WEBSOCKET: the portal page or an editor,
    * with live-view rights) or a device (OPENSSL: plain receive-only rights).
    */
-  async registerPortalClient(caller: Principal, connectionType: ConnectionType, clientId?: string): Promise<RegistrationResponseDto> {
+  async registerPortalClient(caller: ApiCaller, connectionType: ConnectionType, clientId?: string): Promise<RegistrationResponseDto> {
     const id = clientId ?? (connectionType === 'WEBSOCKET' ? caller.clientId : `device-${randomUUID()}`);
     return this.register(id, connectionType, connectionType === 'WEBSOCKET');
   }
@@ -60,39 +61,30 @@ export class RegistrationService {
   }
 
   private async register(clientId: string, connectionType: ConnectionType, portalClient: boolean): Promise<RegistrationResponseDto> {
+    // Before anything is stored: a registration the broker can't serve must leave no client behind.
+    this.broker.checkClientId(clientId, connectionType);
     const input = { clientId, connectionType, portalClient, now: new Date().toISOString() };
     const maxCertificates = this.config.registration.maxCertificatesPerClient;
     // A portal client re-registered as anything else loses portal rights on its live sessions too.
     const before = portalClient ? undefined : await this.clients.get(clientId);
     let credentials: IssuedCredentials;
     let record: ClientRecord;
-    try {
-      if (this.broker.issuesCredentialsLocally) {
-        // One store write: the credentials are made first (nothing outside this process sees them) and
-        // stored with the registration, atomically with the ban check and the certificate cap; refused ones are discarded.
-        credentials = await this.broker.issueCredentials({ ...input, status: 'REGISTERED', registeredAt: input.now, updatedAt: input.now }, connectionType);
-        const certificate = credentials.certificateId === undefined ? undefined : { id: credentials.certificateId, arn: credentials.certificateArn };
-        record = await this.clients.register({ ...input, certificate, maxCertificates });
-      } else {
-        // The ban check (a ClientBannedError is 403 CLIENT_BANNED) and the cap before the broker creates anything.
-        record = await this.clients.register(input);
-        if (connectionType === 'OPENSSL' && (record.certificateIds?.length ?? 0) >= maxCertificates) {
-          throw new TooManyCertificatesError(clientId, maxCertificates);
-        }
-        credentials = await this.broker.issueCredentials(record, connectionType);
-        if (credentials.certificateId !== undefined) {
-          await this.storeIssuedCertificate(record, credentials, maxCertificates);
-        }
+    if (this.broker.issuesCredentialsLocally) {
+      // One store write: the credentials are made first (nothing outside this process sees them) and
+      // stored with the registration, atomically with the ban check and the certificate cap (TooManyCertificatesError, 409).
+      credentials = await this.broker.issueCredentials({ ...input, status: 'REGISTERED', registeredAt: input.now, updatedAt: input.now }, connectionType);
+      const certificate = credentials.certificateId === undefined ? undefined : { id: credentials.certificateId, arn: credentials.certificateArn };
+      record = await this.clients.register({ ...input, certificate, maxCertificates });
+    } else {
+      // The ban check (a ClientBannedError is 403 CLIENT_BANNED) and the cap before the broker creates anything.
+      record = await this.clients.register(input);
+      if (connectionType === 'OPENSSL' && (record.certificateIds?.length ?? 0) >= maxCertificates) {
+        throw new TooManyCertificatesError(clientId, maxCertificates);
       }
-    } catch (error) {
-      if (error instanceof TooManyCertificatesError) {
-        throw new ProblemException(
-          HttpStatus.CONFLICT,
-          ProblemCode.TOO_MANY_CERTIFICATES,
-          `Client ${clientId} already has ${maxCertificates} certificates (MAX_CERTIFICATES_PER_CLIENT); an admin must revoke one first (revokeCertificate).`,
-        );
+      credentials = await this.broker.issueCredentials(record, connectionType);
+      if (credentials.certificateId !== undefined) {
+        await this.storeIssuedCertificate(record, credentials, maxCertificates);
       }
-      throw error;
     }
     if (before?.portalClient === true && !record.portalClient) {
       await this.broker.revokePortalRights(record);
@@ -100,19 +92,6 @@ export class RegistrationService {
     const endpoint = await this.broker.endpoint(connectionType);
     this.metrics.registrations.inc({ connection_type: connectionType, portal: String(portalClient) });
     this.logger.log({ clientId, connectionType, portalClient, certificateId: credentials.certificateId }, 'client registered');
-    return {
-      clientId,
-      connectionType,
-      status: 'REGISTERED',
-      endpoint: endpoint.endpoint,
-      port: endpoint.port,
-      url: endpoint.url,
-      connectionToken: credentials.connectionToken,
-      connectionTokenExpiresAt: credentials.connectionTokenExpiresAt,
-      certificatePem: credentials.certificatePem,
-      privateKeyPem: credentials.privateKeyPem,
-      caCertificatePem: credentials.caCertificatePem,
-      certificateId: credentials.certificateId,
-    };
+    return toRegistrationResponse(clientId, connectionType, endpoint, credentials);
   }
 }

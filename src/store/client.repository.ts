@@ -1,26 +1,4 @@
-export type ConnectionType = 'WEBSOCKET' | 'OPENSSL';
-export const CONNECTION_TYPES: readonly ConnectionType[] = ['WEBSOCKET', 'OPENSSL'];
-export type ClientStatus = 'REGISTERED' | 'BANNED';
-export const CLIENT_STATUSES: readonly ClientStatus[] = ['REGISTERED', 'BANNED'];
-
-/** A row of the ClientRegistry table. Times are ISO-8601 strings. */
-export interface ClientRecord {
-  clientId: string;
-  status: ClientStatus;
-  connectionType: ConnectionType;
-  portalClient: boolean;
-  registeredAt: string;
-  updatedAt: string;
-  bannedAt?: string;
-  banReason?: string;
-  /** A ban with an end: when it passes, the client is un-banned (BanExpiry). */
-  banExpiresAt?: string;
-  /** Live (not revoked) certificates; on the embedded broker the id is the certificate's serial (lowercase hex). */
-  certificateIds?: string[];
-  /** AWS IoT: the ARNs of `certificateIds`, same order. */
-  certificateArns?: string[];
-  lastSeenAt?: string;
-}
+import type { ClientRecord, ClientStatus, ConnectionType } from '../domain/client';
 
 export interface ClientPage {
   items: ClientRecord[];
@@ -50,33 +28,6 @@ export interface StatusChange {
   /** BANNED only: when the ban ends (ISO-8601); absent = until an admin lifts it. */
   expiresAt?: string;
   now: string;
-}
-
-/** Thrown by `register` when the client is banned (checked atomically with the write). */
-export class ClientBannedError extends Error {
-  constructor(readonly clientId: string) {
-    super(`client ${clientId} is banned`);
-    this.name = 'ClientBannedError';
-  }
-}
-
-/** Thrown by `register` / `addCertificate` when the client already holds its maximum of live certificates. */
-export class TooManyCertificatesError extends Error {
-  constructor(
-    readonly clientId: string,
-    readonly max: number,
-  ) {
-    super(`client ${clientId} already has ${max} certificates`);
-    this.name = 'TooManyCertificatesError';
-  }
-}
-
-/** Thrown when a cursor can't be decoded. */
-export class InvalidCursorError extends Error {
-  constructor() {
-    super('invalid cursor');
-    this.name = 'InvalidCursorError';
-  }
 }
 
 /** Port: the client registry. */

@@ -1,9 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Broker } from '../broker/broker';
-import { isClientId } from '../common/ids';
-import { ProblemCode, ProblemException } from '../common/problem/problem';
+import { Broker, type ConnectionState } from '../broker/broker';
+import { isClientId } from '../domain/ids';
 import { MetricsService } from '../metrics/metrics.service';
-import { type ClientPage, type ClientRecord, ClientRepository, type ClientStatus } from '../store/client.repository';
+import { ClientRepository } from '../store/client.repository';
+import type { ClientRecord, ClientStatus } from '../domain/client';
+import { CertificateNotFoundError, UserNotFoundError, ValidationFailedError } from '../domain/errors';
 
 export const DEFAULT_PAGE_SIZE = 25;
 /** ISO-8601 date-time with seconds optional and a zone required: a time without one would be read in the server's zone. */
@@ -12,6 +13,17 @@ const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{
 const CERTIFICATE_ID = /^[A-Za-z0-9]{1,128}$/;
 /** The actor named in the audit line when a timed ban ends by itself. */
 export const BAN_EXPIRY_ACTOR = 'ban-expiry';
+
+/** A client as the admin API shows it: its record and, where the broker knows it, its live connection. */
+export interface User {
+  record: ClientRecord;
+  connection?: ConnectionState;
+}
+
+export interface UserPage {
+  users: User[];
+  nextCursor?: string;
+}
 
 @Injectable()
 export class UsersService {
@@ -23,17 +35,18 @@ export class UsersService {
     private readonly metrics: MetricsService,
   ) {}
 
-  async list(query: { status?: ClientStatus; limit?: number; cursor?: string }): Promise<ClientPage> {
-    return this.clients.list({ status: query.status, limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor });
+  async list(query: { status?: ClientStatus; limit?: number; cursor?: string }): Promise<UserPage> {
+    const page = await this.clients.list({ status: query.status, limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor });
+    return { users: page.items.map((record) => this.withConnection(record)), nextCursor: page.nextCursor };
   }
 
-  async get(clientId: string): Promise<ClientRecord> {
+  async get(clientId: string): Promise<User> {
     this.assertClientId(clientId);
     const record = await this.clients.get(clientId);
     if (record === undefined) {
-      throw ProblemException.notFound(ProblemCode.USER_NOT_FOUND, `Client ${clientId} is not registered.`);
+      throw new UserNotFoundError(clientId);
     }
-    return record;
+    return this.withConnection(record);
   }
 
   /**
@@ -43,13 +56,13 @@ export class UsersService {
    * retry of the same call finishes the broker side. `expiresAt` (BANNED only,
    * ISO-8601 in the future) makes the ban end by itself (BanExpiry).
    */
-  async setStatus(clientId: string, status: ClientStatus, reason: string | undefined, actor: string, expiresAt?: string): Promise<ClientRecord> {
+  async setStatus(clientId: string, status: ClientStatus, reason: string | undefined, actor: string, expiresAt?: string): Promise<User> {
     this.assertClientId(clientId);
     const banExpiresAt = expiresAt === undefined ? undefined : this.assertBanEnd(status, expiresAt);
     const before = await this.clients.get(clientId);
     const record = await this.clients.setStatus(clientId, { status, reason, expiresAt: banExpiresAt, now: new Date().toISOString() });
     if (record === undefined) {
-      throw ProblemException.notFound(ProblemCode.USER_NOT_FOUND, `Client ${clientId} is not registered.`);
+      throw new UserNotFoundError(clientId);
     }
     if (status === 'BANNED') {
       await this.broker.revoke(record);
@@ -61,7 +74,12 @@ export class UsersService {
       await this.broker.grant(record);
       this.unbanned(record, before?.status, actor, { reason });
     }
-    return record;
+    // Read after the broker side is done: a ban has closed the sessions by now.
+    return this.withConnection(record);
+  }
+
+  private withConnection(record: ClientRecord): User {
+    return { record, connection: this.broker.connectionState(record.clientId) };
   }
 
   /**
@@ -90,8 +108,7 @@ export class UsersService {
   }
 
   private assertBanEnd(status: ClientStatus, expiresAt: string): string {
-    const problem = (message: string): ProblemException =>
-      ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, `expiresAt ${message}.`, [{ field: '/expiresAt', message }]);
+    const problem = (message: string): ValidationFailedError => new ValidationFailedError(`expiresAt ${message}.`, [{ field: '/expiresAt', message }]);
     if (status !== 'BANNED') {
       throw problem('is only allowed with status BANNED');
     }
@@ -112,13 +129,13 @@ export class UsersService {
    */
   async revokeCertificate(clientId: string, certificateId: string, actor: string): Promise<void> {
     this.assertClientId(clientId);
-    const notFound = (): ProblemException => ProblemException.notFound(ProblemCode.CERTIFICATE_NOT_FOUND, `Client ${clientId} has no certificate ${certificateId.slice(0, 128)}.`);
+    const notFound = (): CertificateNotFoundError => new CertificateNotFoundError(clientId, certificateId);
     if (!CERTIFICATE_ID.test(certificateId)) {
       throw notFound();
     }
     const before = await this.clients.get(clientId);
     if (before === undefined) {
-      throw ProblemException.notFound(ProblemCode.USER_NOT_FOUND, `Client ${clientId} is not registered.`);
+      throw new UserNotFoundError(clientId);
     }
     const removed = await this.clients.removeCertificate(clientId, certificateId, new Date().toISOString());
     if (removed === undefined) {
@@ -128,13 +145,9 @@ export class UsersService {
     this.logger.log({ audit: 'user.certificate.revoked', clientId, certificateId, actor }, 'certificate revoked');
   }
 
-  connection(clientId: string) {
-    return this.broker.connectionState(clientId);
-  }
-
   private assertClientId(clientId: string): void {
     if (!isClientId(clientId)) {
-      throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, 'Client ids match ^[A-Za-z0-9:._-]{1,128}$.', [
+      throw new ValidationFailedError('Client ids match ^[A-Za-z0-9:._-]{1,128}$.', [
         { field: '/clientId', message: 'must match ^[A-Za-z0-9:._-]{1,128}$' },
       ]);
     }

@@ -2,13 +2,15 @@ import { type ArgumentMetadata, Injectable, type PipeTransform, ValidationPipe }
 import Ajv, { type ValidateFunction } from 'ajv';
 import { getMetadataStorage, type ValidationError } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata';
-import { ProblemCode, ProblemException, type ProblemFieldError } from './problem';
+import { type FieldError, ValidationFailedError } from '../../domain/errors';
 
 /** class-validator errors as `{field: "/a/b", message}` entries. */
-export function flattenValidationErrors(errors: ValidationError[], parent = ''): ProblemFieldError[] {
+export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {
     const field = `${parent}/${error.property}`;
-    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    // A field that isn't there is reported once as missing, not as "must be a string" and the like.
+    const missing = error.value === undefined && error.constraints !== undefined && !('whitelistValidation' in error.constraints);
+    const own = missing ? [{ field, message: `${error.property} is required` }] : Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
     return [...own, ...flattenValidationErrors(error.children ?? [], field)];
   });
 }
@@ -20,8 +22,9 @@ export function createClassValidatorPipe(): ValidationPipe {
     forbidNonWhitelisted: true,
     transform: true,
     forbidUnknownValues: true,
-    validationError: { target: false, value: false },
-    exceptionFactory: (errors) => ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, 'The request is invalid.', flattenValidationErrors(errors)),
+    // `value` is read by flattenValidationErrors (to tell a missing field) and never leaves this file.
+    validationError: { target: false, value: true },
+    exceptionFactory: (errors) => new ValidationFailedError('The request is invalid.', flattenValidationErrors(errors)),
   });
 }
 

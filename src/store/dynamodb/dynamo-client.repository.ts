@@ -1,18 +1,11 @@
 import { ConditionalCheckFailedException, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  ClientBannedError,
-  type ClientPage,
-  type ClientRecord,
-  ClientRepository,
-  type ListClientsQuery,
-  type RegisterInput,
-  type StatusChange,
-  TooManyCertificatesError,
-} from '../client.repository';
+import { type ClientPage, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../client.repository';
+import { ClientBannedError, TooManyCertificatesError } from '../../domain/errors';
 import { decodeCursor, encodeCursor } from '../cursor';
 import type { DynamoConnection } from './dynamo-connection';
 import { STATUS_INDEX } from './tables';
+import type { ClientRecord } from '../../domain/client';
 
 /** Item as stored: attribute names follow the original's ClientRegistry table. */
 export interface ClientItem {
@@ -127,24 +120,8 @@ export class DynamoClientRepository extends ClientRepository {
     } else {
       update += ' REMOVE BannedAt, BanReason, BanExpiresAt';
     }
-    try {
-      const { Attributes } = await this.connection.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { ClientID: clientId },
-          ConditionExpression: 'attribute_exists(ClientID)',
-          UpdateExpression: update,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return toRecord(Attributes as ClientItem);
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        return undefined;
-      }
-      throw error;
-    }
+    const item = await this.updateIf(clientId, EXISTS, update, values);
+    return item === undefined ? undefined : toRecord(item);
   }
 
   async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string, maxCertificates?: number): Promise<void> {
@@ -244,22 +221,9 @@ export class DynamoClientRepository extends ClientRepository {
     }
   }
 
+  /** A client that doesn't exist (any more) has nothing to touch. */
   async touchLastSeen(clientId: string, now: string): Promise<void> {
-    try {
-      await this.connection.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { ClientID: clientId },
-          ConditionExpression: 'attribute_exists(ClientID)',
-          UpdateExpression: 'SET LastSeenAt = :now',
-          ExpressionAttributeValues: { ':now': now },
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) {
-        throw error;
-      }
-    }
+    await this.updateIf(clientId, EXISTS, 'SET LastSeenAt = :now', { ':now': now });
   }
 
   async list(query: ListClientsQuery): Promise<ClientPage> {
@@ -289,10 +253,33 @@ export class DynamoClientRepository extends ClientRepository {
   async ping(): Promise<void> {
     await this.connection.client.send(new DescribeTableCommand({ TableName: this.table }));
   }
+
+  /** One conditional UpdateItem on a client: the item as written, or undefined when the condition did not hold. */
+  private async updateIf(clientId: string, condition: string, update: string, values: Record<string, unknown>): Promise<ClientItem | undefined> {
+    try {
+      const { Attributes } = await this.connection.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { ClientID: clientId },
+          ConditionExpression: condition,
+          UpdateExpression: update,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as ClientItem;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        return undefined;
+      }
+      throw error;
+    }
+  }
 }
 
 /** Room for one more certificate under `:maxCerts`. */
 const CERTIFICATE_ROOM = '(attribute_not_exists(CertificateIds) OR size(CertificateIds) < :maxCerts)';
+const EXISTS = 'attribute_exists(ClientID)';
 
 /** The SET clauses that append a certificate id (and ARN) to the record; fills in their values. */
 function appendCertificate(values: Record<string, unknown>, certificateId: string, certificateArn: string | undefined): string {

@@ -1,12 +1,8 @@
-import {
-  ClientBannedError,
-  type ClientRecord,
-  type ClientRepository,
-  InvalidCursorError,
-  type RegisterInput,
-  TooManyCertificatesError,
-} from '../../../src/store/client.repository';
+import { type ClientRepository, type RegisterInput } from '../../../src/store/client.repository';
+import { TooManyCertificatesError } from '../../../src/domain/errors';
 import type { StoreEngine } from '../../../src/store/store-engine';
+import type { ClientRecord } from '../../../src/domain/client';
+import { ClientBannedError, InvalidCursorError } from '../../../src/domain/errors';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const T1 = '2026-01-02T00:00:00.000Z';
