@@ -21,7 +21,9 @@ const common = {
 };
 
 module.exports = {
-  testTimeout: 30000,
+  // A ceiling, not a wait: tests wait for conditions. On a busy 2-core machine (load 7 and more) a cold start
+  // (ts-jest compiling the app, the first TestApp or child service) takes well over 30 s.
+  testTimeout: 120_000,
   projects: [
     { ...common, displayName: 'unit', rootDir: '.', testMatch: ['<rootDir>/src/**/*.spec.ts'], setupFiles: ['<rootDir>/test/unit-setup.ts'] },
     {

@@ -23,7 +23,6 @@ import {
   waitForCount,
 } from './testing/harness';
 
-jest.setTimeout(15_000);
 
 const news = `${PREFIX}/news`;
 

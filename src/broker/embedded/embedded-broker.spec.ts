@@ -21,7 +21,6 @@ import {
   waitForCount,
 } from './testing/harness';
 
-jest.setTimeout(15_000);
 
 const BAD_CREDENTIALS = 4;
 const NOT_AUTHORIZED = 5;
