@@ -8,6 +8,8 @@
 #   then:           start it as a non-root user on Node 22, the HEALTHCHECK command, a registration,
 #                   a broadcast received over MQTT, SIGTERM -> exit 0.
 # Each RUN this replays is checked to still be in the Dockerfile, so the two can't drift apart silently.
+# REPLAY_EXPORT_NODE_MODULES=DIR: on success, moves the build stage's node_modules (npm 10's install on
+# Node 22) to DIR/node_modules, for .ci/run's Node 22 tests.
 # Prints `replay-dockerfile: OK` at the end; exits non-zero with the reason on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -156,4 +158,7 @@ service_pid=
 [ "$code" -eq 0 ] || { tail -40 "$work/service.log" >&2; fail "SIGTERM: exit code $code, expected 0"; }
 grep -q 'shut down cleanly' "$work/service.log" || { tail -20 "$work/service.log" >&2; fail "SIGTERM: no 'shut down cleanly' in the log"; }
 say "SIGTERM: exit 0"
+if [ -n "${REPLAY_EXPORT_NODE_MODULES:-}" ]; then
+  mv "$work/build/node_modules" "$REPLAY_EXPORT_NODE_MODULES/node_modules"
+fi
 say "OK (Node $node_version, npm $npm_version)"
