@@ -41,7 +41,7 @@ export class ServiceProcess {
     });
     const service = new ServiceProcess(child, `http://127.0.0.1:${port}`, loadConfig(fullEnv));
     // A ceiling for a cold start on a busy machine; ready as soon as /health/ready says so.
-    const deadline = Date.now() + 120_000;
+    const deadline = Date.now() + 180_000;
     for (;;) {
       if (child.exitCode !== null) {
         throw new Error(`service exited early: ${service.output}`);
