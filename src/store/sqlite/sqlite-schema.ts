@@ -1,0 +1,7 @@
+import { IMPORT_MIGRATIONS } from './legacy-import';
+import { CHANNEL_MIGRATIONS } from './sqlite-channel.repository';
+import { CLIENT_MIGRATIONS } from './sqlite-client.repository';
+import type { SqliteMigration } from './sqlite-connection';
+
+/** Every table's migrations (see SqliteConnection for how a table joins). */
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [...CLIENT_MIGRATIONS, ...CHANNEL_MIGRATIONS, ...IMPORT_MIGRATIONS];
