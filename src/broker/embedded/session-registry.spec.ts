@@ -3,7 +3,6 @@ import { WebSocket } from 'ws';
 import { type BrokerHarness, closed, MqttClients, PREFIX, rawMqtt, startBroker, waitFor } from '../../../test/support/broker/harness';
 import type { CloseReason, Session } from './session-registry';
 
-jest.setTimeout(20_000);
 
 describe('SessionRegistry (on a real EmbeddedBroker)', () => {
   let h: BrokerHarness;
