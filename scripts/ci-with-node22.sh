@@ -1,4 +1,9 @@
 #!/usr/bin/env bash
+# NOT YET .ci/run: the CI this project is moving to, kept apart because it has not been run end to end yet
+# (the Dockerfile replay and the Node 22 steps were written on a machine at load 20-30, where one npm ci
+# with a native build took over 20 minutes). Run it as `bash scripts/ci-with-node22.sh` from a clean clone;
+# once it passes there within the budget below, it replaces .ci/run.
+#
 # CI: a clean clone; the README's install and test commands on the machine's Node 20, the RabbitMQ-backed
 # tests, the Dockerfile replayed on Node 22 with npm 10, and tests on Node 22. Every step runs even when
 # an earlier one failed; the last line is `N passed, N failed` and the exit code is non-zero on any failure.
@@ -13,6 +18,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
+mkdir -p .ci
 rm -f .ci/*.json
 
 failed_steps=()
