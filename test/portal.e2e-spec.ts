@@ -363,7 +363,7 @@ describe('admin portal (/portal) in headless Chromium', () => {
       await page.setViewportSize({ width, height: 900 });
       await page.evaluate(() => window.scrollTo(0, 0));
       // Evaluated in the page (a string: this file compiles without the DOM library).
-      const layout = (await page.evaluate(`(() => {
+      const layout = await page.evaluate<{ overflow: number; toolbarRows: number; wrappedIds: number; wrappedButtons: number; actionsOffScreen: number }>(`(() => {
         const doc = document.documentElement;
         // The toolbar aligns its items at the bottom: one row = one bottom edge.
         const bottoms = (selector) => [...document.querySelectorAll(selector)].map((e) => Math.round(e.getBoundingClientRect().bottom));
@@ -375,7 +375,7 @@ describe('admin portal (/portal) in headless Chromium', () => {
           wrappedButtons: [...document.querySelectorAll('#users-table button, #users .toolbar button')].filter((e) => e.getBoundingClientRect().height > 40).length,
           actionsOffScreen: [...document.querySelectorAll('#users-table tbody button, #channels-table tbody button')].filter((e) => e.getBoundingClientRect().right > doc.clientWidth).length,
         };
-      })()`)) as { overflow: number; toolbarRows: number; wrappedIds: number; wrappedButtons: number; actionsOffScreen: number };
+      })()`);
       expect({ width, overflow: layout.overflow, actionsOffScreen: layout.actionsOffScreen, wrappedButtons: layout.wrappedButtons }).toEqual({ width, overflow: 0, actionsOffScreen: 0, wrappedButtons: 0 });
       if (width === 1366) {
         expect(layout.toolbarRows).toBe(1);
