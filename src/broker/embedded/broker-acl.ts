@@ -1,5 +1,5 @@
-import type { ChannelCatalog } from '../../channels/catalog/channel-catalog';
-import type { ParsedTopic, Topics } from '../../common/topics';
+import type { ChannelCatalog } from '../../store/channel-catalog';
+import type { ParsedTopic, Topics } from '../../domain/topics';
 import type { Session } from './session-registry';
 
 /**
