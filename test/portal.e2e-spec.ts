@@ -55,7 +55,7 @@ describe('admin portal (/portal) in headless Chromium', () => {
   async function showing(label: string, count: number): Promise<string[]> {
     let ids: Array<string | undefined> = [];
     let text: string | null = null;
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     for (;;) {
       if ((await page.getAttribute('#users-table', 'aria-busy')) === 'false') {
         ids = await page
@@ -429,7 +429,7 @@ async function within(promise: Promise<unknown>, ms: number, failure: string): P
 
 /** Polls `read` until it returns `expected` (5 s). */
 async function eventually<T>(read: () => Promise<T>, expected: T): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 30_000;
   let last: T | undefined;
   while (Date.now() < deadline) {
     last = await read();
@@ -453,7 +453,7 @@ declare global {
 expect.extend({
   /** Polls (up to 5 s) until the Playwright locator is the focused element. */
   async toBeFocusedSoon(locator: import('playwright-core').Locator) {
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 30_000;
     let focused = false;
     while (Date.now() < deadline) {
       focused = await locator.evaluate((el) => el === document.activeElement).catch(() => false);
