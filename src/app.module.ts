@@ -16,6 +16,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { PortalModule } from './portal/portal.module';
 import { PublishingModule } from './publishing/publishing.module';
 import { RegistrationModule } from './registration/registration.module';
+import { StateModule } from './state/state.module';
 import { StatusModule } from './status/status.module';
 import { StoreModule } from './store/store.module';
 import { UsersModule } from './users/users.module';
@@ -45,6 +46,7 @@ export class AppModule {
         UsersModule,
         RegistrationModule,
         PublishingModule,
+        StateModule,
         EventsModule,
         PortalModule,
       ],

@@ -2,9 +2,11 @@ import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/comm
 import { AppConfig } from '../config/app-config';
 import { ChannelRepository } from './channel.repository';
 import { ClientRepository } from './client.repository';
+import { StateRepository } from './state.repository';
 import { DynamoChannelRepository } from './dynamodb/dynamo-channel.repository';
 import { DynamoClientRepository } from './dynamodb/dynamo-client.repository';
 import { DynamoConnection } from './dynamodb/dynamo-connection';
+import { DynamoStateRepository } from './dynamodb/dynamo-state.repository';
 import { ensureTables } from './dynamodb/tables';
 
 /**
@@ -27,8 +29,9 @@ import { ensureTables } from './dynamodb/tables';
     },
     { provide: ClientRepository, inject: [DynamoConnection], useFactory: (c: DynamoConnection) => new DynamoClientRepository(c) },
     { provide: ChannelRepository, inject: [DynamoConnection], useFactory: (c: DynamoConnection) => new DynamoChannelRepository(c) },
+    { provide: StateRepository, inject: [DynamoConnection], useFactory: (c: DynamoConnection) => new DynamoStateRepository(c) },
   ],
-  exports: [ClientRepository, ChannelRepository],
+  exports: [ClientRepository, ChannelRepository, StateRepository],
 })
 export class StoreModule implements OnApplicationShutdown {
   constructor(@Inject(DynamoConnection) private readonly connection: DynamoConnection) {}

@@ -1,4 +1,5 @@
 import type { ChannelCatalog } from '../../channels/catalog/channel-catalog';
+import { mayReadShadowFilter, ownShadowRequest } from '../../common/shadow-topics';
 import type { ParsedTopic, Topics } from '../../common/topics';
 
 /**
@@ -44,6 +45,10 @@ export class BrokerAcl {
     if (principal.kind === 'internal') {
       return BrokerAcl.isInternalTopic(filter);
     }
+    // Every client's own device shadow topics (AWS IoT's names), and nobody else's.
+    if (mayReadShadowFilter(filter, principal.clientId)) {
+      return true;
+    }
     if (principal.portal) {
       return filter.startsWith(this.underPrefix) && filter.length > this.underPrefix.length;
     }
@@ -55,10 +60,17 @@ export class BrokerAcl {
     return this.hasTopic(parsed);
   }
 
-  /** Clients and devices are receive-only; portal clients may publish to any existing channel topic. */
+  /**
+   * Clients and devices are receive-only, except for requests on their own shadow
+   * (`$aws/things/{clientId}/shadow/update` and `/get`, answered by the state module);
+   * portal clients may also publish to any existing channel topic.
+   */
   async mayPublish(principal: Principal, topic: string): Promise<boolean> {
     if (principal.kind === 'internal') {
       return BrokerAcl.isInternalTopic(topic);
+    }
+    if (ownShadowRequest(topic, principal.clientId) !== undefined) {
+      return true;
     }
     if (!principal.portal) {
       return false;

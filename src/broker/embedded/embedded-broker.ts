@@ -24,7 +24,9 @@ import {
   type ConnectionState,
   type IssuedCredentials,
   type PublishOptions,
+  type ShadowRequestHandler,
 } from '../broker';
+import { ownShadowRequest } from '../../common/shadow-topics';
 import { BrokerAcl, type MqttTransport, type Principal } from './broker-acl';
 import { CertificateAuthority } from './certificate-authority';
 import { ConnectionTokens } from './connection-tokens';
@@ -168,6 +170,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
   private readonly sessions = new Map<string, Set<Session>>();
   private readonly pendingAuthentications = new Map<string, Set<PendingAuthentication>>();
   private readonly statusLookups = new Map<string, Promise<ClientRecord | undefined>>();
+  private shadowRequests?: ShadowRequestHandler;
 
   constructor(
     private readonly config: AppConfig,
@@ -291,6 +294,10 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
         return { ...issued, caCertificatePem: ca.caCertificatePem };
       }
     }
+  }
+
+  override handleShadowRequests(handler: ShadowRequestHandler): void {
+    this.shadowRequests = handler;
   }
 
   /** Nothing to restore: CONNECT and SUBSCRIBE read the client's status from the store. */
@@ -623,6 +630,19 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
           return;
         }
         packet.retain = false;
+        if (principal.kind === 'client') {
+          const kind = ownShadowRequest(packet.topic, principal.clientId);
+          if (kind !== undefined) {
+            // Answered on the shadow's response topics, like AWS IoT; the request itself is routed
+            // as any message (AWS delivers it to subscribers of the request topic too).
+            const handler = this.shadowRequests;
+            if (handler === undefined) {
+              deny('state documents are not served');
+              return;
+            }
+            handler({ clientId: principal.clientId, kind, payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload });
+          }
+        }
         done(null);
       },
       (error: unknown) => deny(errorMessage(error)),

@@ -98,7 +98,7 @@ export class DynamoConnection {
     return new DynamoConnection(client, doc, config.store.tablePrefix, inflight, server);
   }
 
-  table(name: 'ClientRegistry' | 'ChannelData'): string {
+  table(name: 'ClientRegistry' | 'ChannelData' | 'ClientState'): string {
     return `${this.tablePrefix}${name}`;
   }
 
