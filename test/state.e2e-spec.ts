@@ -66,7 +66,10 @@ describe('client state documents over HTTP (API.md section 6)', () => {
     // fps is only reported: not in the delta; the array differs: copied whole; nested: only the differing key.
     expect(reported.body.state.delta).toEqual({ audio: { volume: 7 }, colors: ['red', 'blue'] });
 
-    const removed = await request(t.url).patch('/v1/clients/p2/state').set(admin).send({ desired: { audio: null, colors: null } });
+    const removed = await request(t.url)
+      .patch('/v1/clients/p2/state')
+      .set(admin)
+      .send({ desired: { audio: null, colors: null } });
     expect(removed.status).toBe(200);
     expect(removed.body.version).toBe(3);
     expect(removed.body.state.desired).toEqual({ loadout: 'sniper' });
@@ -77,8 +80,18 @@ describe('client state documents over HTTP (API.md section 6)', () => {
   });
 
   it('409 VERSION_CONFLICT when the given version is not the current one; nothing changes', async () => {
-    expect((await request(t.url).patch('/v1/clients/p3/state').set(service).send({ desired: { a: 1 } })).body.version).toBe(1);
-    const stale = await request(t.url).patch('/v1/clients/p3/state').set(service).send({ desired: { a: 2 }, version: 0 });
+    expect(
+      (
+        await request(t.url)
+          .patch('/v1/clients/p3/state')
+          .set(service)
+          .send({ desired: { a: 1 } })
+      ).body.version,
+    ).toBe(1);
+    const stale = await request(t.url)
+      .patch('/v1/clients/p3/state')
+      .set(service)
+      .send({ desired: { a: 2 }, version: 0 });
     expectProblem(stale, 409, 'VERSION_CONFLICT');
     const read = await request(t.url).get('/v1/clients/p3/state').set(service);
     expect(read.body).toEqual(expect.objectContaining({ version: 1, state: expect.objectContaining({ desired: { a: 1 } }) }));
@@ -86,7 +99,12 @@ describe('client state documents over HTTP (API.md section 6)', () => {
 
   it('concurrent writers without a version each get their own version (no lost update)', async () => {
     const writes = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => request(t.url).patch('/v1/clients/p4/state').set(service).send({ desired: { [`k${i}`]: i } })),
+      Array.from({ length: 8 }, (_, i) =>
+        request(t.url)
+          .patch('/v1/clients/p4/state')
+          .set(service)
+          .send({ desired: { [`k${i}`]: i } }),
+      ),
     );
     expect(writes.map((w) => w.status)).toEqual(Array(8).fill(200));
     expect(writes.map((w) => w.body.version as number).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -96,7 +114,10 @@ describe('client state documents over HTTP (API.md section 6)', () => {
 
   describe('bad input', () => {
     it('a client may not change desired (403); its document does not change', async () => {
-      const res = await request(t.url).patch('/v1/state').set(t.auth('p1')).send({ desired: { cheat: true } });
+      const res = await request(t.url)
+        .patch('/v1/state')
+        .set(t.auth('p1'))
+        .send({ desired: { cheat: true } });
       expectProblem(res, 403, 'FORBIDDEN');
       expect((await request(t.url).get('/v1/state').set(t.auth('p1'))).body.version).toBe(0);
     });
@@ -111,9 +132,19 @@ describe('client state documents over HTTP (API.md section 6)', () => {
       }
       expectProblem(await request(t.url).patch('/v1/state').set(t.auth('p1')).send({}), 400, 'VALIDATION_FAILED');
       expectProblem(await request(t.url).patch('/v1/state').set(t.auth('p1')).send({ reported: {}, extra: 1 }), 400, 'VALIDATION_FAILED');
-      expectProblem(await request(t.url).patch('/v1/state').set(t.auth('p1')).send({ reported: { a: [null] } }), 400, 'VALIDATION_FAILED');
       expectProblem(
-        await request(t.url).patch('/v1/state').set(t.auth('p1')).send({ reported: { a: { b: { c: { d: { e: { f: { g: 1 } } } } } } } }),
+        await request(t.url)
+          .patch('/v1/state')
+          .set(t.auth('p1'))
+          .send({ reported: { a: [null] } }),
+        400,
+        'VALIDATION_FAILED',
+      );
+      expectProblem(
+        await request(t.url)
+          .patch('/v1/state')
+          .set(t.auth('p1'))
+          .send({ reported: { a: { b: { c: { d: { e: { f: { g: 1 } } } } } } } }),
         400,
         'VALIDATION_FAILED',
       );
@@ -121,14 +152,31 @@ describe('client state documents over HTTP (API.md section 6)', () => {
 
     it('version as a string (or negative, or fractional) is 400', async () => {
       for (const version of ['0', -1, 1.5]) {
-        expectProblem(await request(t.url).patch('/v1/state').set(t.auth('p1')).send({ reported: { a: 1 }, version }), 400, 'VALIDATION_FAILED');
+        expectProblem(
+          await request(t.url)
+            .patch('/v1/state')
+            .set(t.auth('p1'))
+            .send({ reported: { a: 1 }, version }),
+          400,
+          'VALIDATION_FAILED',
+        );
       }
       expect((await request(t.url).get('/v1/state').set(t.auth('p1'))).body.version).toBe(0);
     });
 
     it('a document over 8 KB is 413; the stored one is unchanged', async () => {
-      expect((await request(t.url).patch('/v1/state').set(t.auth('p1')).send({ reported: { small: 'x'.repeat(4000) } })).status).toBe(200);
-      const res = await request(t.url).patch('/v1/state').set(t.auth('p1')).send({ reported: { big: 'y'.repeat(4300) } });
+      expect(
+        (
+          await request(t.url)
+            .patch('/v1/state')
+            .set(t.auth('p1'))
+            .send({ reported: { small: 'x'.repeat(4000) } })
+        ).status,
+      ).toBe(200);
+      const res = await request(t.url)
+        .patch('/v1/state')
+        .set(t.auth('p1'))
+        .send({ reported: { big: 'y'.repeat(4300) } });
       expectProblem(res, 413, 'STATE_TOO_LARGE');
       const read = await request(t.url).get('/v1/state').set(t.auth('p1'));
       expect(read.body.version).toBe(1);
@@ -137,13 +185,34 @@ describe('client state documents over HTTP (API.md section 6)', () => {
 
     it('unknown client 404, banned client 403, wrong role 403', async () => {
       expectProblem(await request(t.url).get('/v1/clients/nobody/state').set(service), 404, 'USER_NOT_FOUND');
-      expectProblem(await request(t.url).patch('/v1/clients/nobody/state').set(service).send({ desired: { a: 1 } }), 404, 'USER_NOT_FOUND');
+      expectProblem(
+        await request(t.url)
+          .patch('/v1/clients/nobody/state')
+          .set(service)
+          .send({ desired: { a: 1 } }),
+        404,
+        'USER_NOT_FOUND',
+      );
       expectProblem(await request(t.url).get('/v1/clients/bad%2Fid/state').set(service), 404, 'USER_NOT_FOUND');
       expectProblem(await request(t.url).get('/v1/state').set(t.auth('unregistered')), 404, 'USER_NOT_FOUND');
       expectProblem(await request(t.url).get('/v1/clients/banned-1/state').set(service), 403, 'CLIENT_BANNED');
-      expectProblem(await request(t.url).patch('/v1/clients/banned-1/state').set(service).send({ desired: { a: 1 } }), 403, 'CLIENT_BANNED');
+      expectProblem(
+        await request(t.url)
+          .patch('/v1/clients/banned-1/state')
+          .set(service)
+          .send({ desired: { a: 1 } }),
+        403,
+        'CLIENT_BANNED',
+      );
       expectProblem(await request(t.url).get('/v1/clients/p1/state').set(t.auth('p2')), 403, 'FORBIDDEN');
-      expectProblem(await request(t.url).patch('/v1/clients/p1/state').set(t.auth('p2')).send({ reported: { a: 1 } }), 403, 'FORBIDDEN');
+      expectProblem(
+        await request(t.url)
+          .patch('/v1/clients/p1/state')
+          .set(t.auth('p2'))
+          .send({ reported: { a: 1 } }),
+        403,
+        'FORBIDDEN',
+      );
     });
   });
 });
@@ -174,9 +243,19 @@ describe('client state documents on the embedded broker (AWS IoT shadow topics, 
   it('a desired change reaches the device on update/delta and update/documents; the device reports back and is accepted', async () => {
     const device = await connect('dev-1');
     const shadow = '$aws/things/dev-1/shadow';
-    expect(await device.subscribe(`${shadow}/update/delta`, `${shadow}/update/documents`, `${shadow}/update/accepted`, `${shadow}/update/rejected`)).toEqual([0, 0, 0, 0]);
+    expect(
+      await device.subscribe(
+        `${shadow}/update/delta`,
+        `${shadow}/update/documents`,
+        `${shadow}/update/accepted`,
+        `${shadow}/update/rejected`,
+      ),
+    ).toEqual([0, 0, 0, 0]);
 
-    const set = await request(t.url).patch('/v1/clients/dev-1/state').set(service).send({ desired: { volume: 7, lights: { color: 'RED' } } });
+    const set = await request(t.url)
+      .patch('/v1/clients/dev-1/state')
+      .set(service)
+      .send({ desired: { volume: 7, lights: { color: 'RED' } } });
     expect(set.status).toBe(200);
     await device.waitFor(2);
     const delta = device.received.find((m) => m.topic === `${shadow}/update/delta`)!;
@@ -191,15 +270,29 @@ describe('client state documents on the embedded broker (AWS IoT shadow topics, 
 
     // The device applies the delta and reports it back, exactly as an AWS IoT device does.
     device.received.length = 0;
-    device.client.publish(`${shadow}/update`, JSON.stringify({ state: { reported: delta.payload.state }, version: 1, clientToken: 'tok-1' }), { qos: 1 });
+    device.client.publish(
+      `${shadow}/update`,
+      JSON.stringify({ state: { reported: delta.payload.state }, version: 1, clientToken: 'tok-1' }),
+      { qos: 1 },
+    );
     await device.waitFor(2);
     const accepted = device.received.find((m) => m.topic === `${shadow}/update/accepted`)!;
-    expect(accepted.payload).toEqual({ state: { reported: { volume: 7, lights: { color: 'RED' } } }, version: 2, timestamp: expect.any(Number), clientToken: 'tok-1' });
+    expect(accepted.payload).toEqual({
+      state: { reported: { volume: 7, lights: { color: 'RED' } } },
+      version: 2,
+      timestamp: expect.any(Number),
+      clientToken: 'tok-1',
+    });
     // A reported change leaves no delta and sends none; the documents message goes out.
     expect(device.received.map((m) => m.topic).sort()).toEqual([`${shadow}/update/accepted`, `${shadow}/update/documents`]);
 
     const read = await request(t.url).get('/v1/clients/dev-1/state').set(service);
-    expect(read.body).toEqual(expect.objectContaining({ version: 2, state: { desired: { volume: 7, lights: { color: 'RED' } }, reported: { volume: 7, lights: { color: 'RED' } } } }));
+    expect(read.body).toEqual(
+      expect.objectContaining({
+        version: 2,
+        state: { desired: { volume: 7, lights: { color: 'RED' } }, reported: { volume: 7, lights: { color: 'RED' } } },
+      }),
+    );
   });
 
   it('get answers on get/accepted (get/rejected 404 while there is no document, as AWS IoT)', async () => {
@@ -208,14 +301,25 @@ describe('client state documents on the embedded broker (AWS IoT shadow topics, 
     expect(await device.subscribe(`${shadow}/get/accepted`, `${shadow}/get/rejected`)).toEqual([0, 0]);
     device.client.publish(`${shadow}/get`, '');
     await device.waitFor(1);
-    expect(device.received[0]).toEqual({ topic: `${shadow}/get/rejected`, payload: expect.objectContaining({ code: 404, errorCode: 'NOT_FOUND', message: expect.any(String) }) });
+    expect(device.received[0]).toEqual({
+      topic: `${shadow}/get/rejected`,
+      payload: expect.objectContaining({ code: 404, errorCode: 'NOT_FOUND', message: expect.any(String) }),
+    });
 
-    await request(t.url).patch('/v1/clients/dev-2/state').set(service).send({ desired: { mode: 'ranked' } });
+    await request(t.url)
+      .patch('/v1/clients/dev-2/state')
+      .set(service)
+      .send({ desired: { mode: 'ranked' } });
     device.client.publish(`${shadow}/get`, JSON.stringify({ clientToken: 'g1' }));
     await device.waitFor(2);
     expect(device.received[1]).toEqual({
       topic: `${shadow}/get/accepted`,
-      payload: { state: { desired: { mode: 'ranked' }, reported: {}, delta: { mode: 'ranked' } }, version: 1, timestamp: expect.any(Number), clientToken: 'g1' },
+      payload: {
+        state: { desired: { mode: 'ranked' }, reported: {}, delta: { mode: 'ranked' } },
+        version: 1,
+        timestamp: expect.any(Number),
+        clientToken: 'g1',
+      },
     });
   });
 
@@ -236,7 +340,11 @@ describe('client state documents on the embedded broker (AWS IoT shadow topics, 
     for (const [i, [payload, code, errorCode]] of cases.entries()) {
       device.client.publish(`${shadow}/update`, payload, { qos: 1 });
       await device.waitFor(i + 1);
-      expect([device.received[i].topic, device.received[i].payload.code, device.received[i].payload.errorCode]).toEqual([`${shadow}/update/rejected`, code, errorCode]);
+      expect([device.received[i].topic, device.received[i].payload.code, device.received[i].payload.errorCode]).toEqual([
+        `${shadow}/update/rejected`,
+        code,
+        errorCode,
+      ]);
     }
     expect(device.client.connected).toBe(true);
     expect((await request(t.url).get('/v1/clients/dev-3/state').set(service)).body.version).toBe(0);
@@ -245,10 +353,19 @@ describe('client state documents on the embedded broker (AWS IoT shadow topics, 
   it("a device can neither read nor write another device's shadow; the other document does not change", async () => {
     const victim = await connect('dev-4');
     const attacker = await connect('dev-5');
-    await request(t.url).patch('/v1/clients/dev-4/state').set(service).send({ desired: { x: 1 } });
-    expect(await attacker.subscribe('$aws/things/dev-4/shadow/update/delta', '$aws/things/+/shadow/update/delta', '$aws/things/dev-4/shadow/#', '#', '$aws/#')).toEqual([
-      128, 128, 128, 128, 128,
-    ]);
+    await request(t.url)
+      .patch('/v1/clients/dev-4/state')
+      .set(service)
+      .send({ desired: { x: 1 } });
+    expect(
+      await attacker.subscribe(
+        '$aws/things/dev-4/shadow/update/delta',
+        '$aws/things/+/shadow/update/delta',
+        '$aws/things/dev-4/shadow/#',
+        '#',
+        '$aws/#',
+      ),
+    ).toEqual([128, 128, 128, 128, 128]);
     attacker.client.publish('$aws/things/dev-4/shadow/update', JSON.stringify({ state: { reported: { x: 99 } } }), { qos: 1 });
     // Refused like any forbidden PUBLISH: the broker closes the connection (AWS IoT does the same).
     await attacker.closed();

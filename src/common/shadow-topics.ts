@@ -9,7 +9,14 @@ export const SHADOW_REQUESTS = ['update', 'get'] as const;
 export type ShadowRequestKind = (typeof SHADOW_REQUESTS)[number];
 
 /** Topics the service publishes on: responses and notifications. */
-export const SHADOW_RESPONSES = ['update/accepted', 'update/rejected', 'update/delta', 'update/documents', 'get/accepted', 'get/rejected'] as const;
+export const SHADOW_RESPONSES = [
+  'update/accepted',
+  'update/rejected',
+  'update/delta',
+  'update/documents',
+  'get/accepted',
+  'get/rejected',
+] as const;
 export type ShadowResponseKind = (typeof SHADOW_RESPONSES)[number];
 
 const PREFIX = '$aws/things/';

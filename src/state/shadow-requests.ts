@@ -32,7 +32,9 @@ export class ShadowRequests implements OnModuleInit {
 
   onModuleInit(): void {
     this.broker.handleShadowRequests((request) => {
-      this.handle(request).catch((error: unknown) => this.logger.warn(`shadow ${request.kind} of ${request.clientId} failed: ${String(error)}`));
+      this.handle(request).catch((error: unknown) =>
+        this.logger.warn(`shadow ${request.kind} of ${request.clientId} failed: ${String(error)}`),
+      );
     });
   }
 
@@ -59,7 +61,12 @@ export class ShadowRequests implements OnModuleInit {
         if (change.reported !== undefined) {
           state.reported = change.reported;
         }
-        await this.answer(clientId, 'update/accepted', { state, version: current.version, timestamp: epochSeconds(current.updatedAt), clientToken });
+        await this.answer(clientId, 'update/accepted', {
+          state,
+          version: current.version,
+          timestamp: epochSeconds(current.updatedAt),
+          clientToken,
+        });
       });
     } catch (error) {
       const { body } = toProblem(error);
@@ -73,7 +80,11 @@ export class ShadowRequests implements OnModuleInit {
     }
   }
 
-  private async answer(clientId: string, kind: 'get/accepted' | 'get/rejected' | 'update/accepted' | 'update/rejected', body: Record<string, unknown>): Promise<void> {
+  private async answer(
+    clientId: string,
+    kind: 'get/accepted' | 'get/rejected' | 'update/accepted' | 'update/rejected',
+    body: Record<string, unknown>,
+  ): Promise<void> {
     if (body.clientToken === undefined) {
       delete body.clientToken;
     }

@@ -94,7 +94,12 @@ export class StateService {
    * document; the caller checks whose). `acknowledge` runs once the change is
    * stored and before the shadow notifications go out (MQTT's `/update/accepted`).
    */
-  async update(role: Role, clientId: string, change: StateChange, acknowledge?: (update: StateUpdate) => Promise<void>): Promise<StateUpdate> {
+  async update(
+    role: Role,
+    clientId: string,
+    change: StateChange,
+    acknowledge?: (update: StateUpdate) => Promise<void>,
+  ): Promise<StateUpdate> {
     this.validate(role, change);
     await this.assertServed(clientId);
     const previous = this.writes.get(clientId) ?? Promise.resolve();
@@ -148,13 +153,18 @@ export class StateService {
       ]);
     }
     if (role === 'client' && change.desired !== undefined) {
-      throw ProblemException.forbidden(ProblemCode.FORBIDDEN, 'A client may change only its reported state; desired is set by services and admins.');
+      throw ProblemException.forbidden(
+        ProblemCode.FORBIDDEN,
+        'A client may change only its reported state; desired is set by services and admins.',
+      );
     }
     for (const name of ['desired', 'reported'] as const) {
       const section = change[name];
       const problem = section === undefined ? undefined : sectionProblem(section, name);
       if (problem !== undefined) {
-        throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, `The ${name} state is invalid: ${problem}.`, [{ field: `/${name}`, message: problem }]);
+        throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, `The ${name} state is invalid: ${problem}.`, [
+          { field: `/${name}`, message: problem },
+        ]);
       }
     }
   }
@@ -179,7 +189,12 @@ export class StateService {
   private async notify({ previous, current }: StateUpdate, change: StateChange): Promise<void> {
     if (change.reported !== undefined && !jsonEqual(previous.reported, current.reported)) {
       try {
-        this.listener?.reportedChanged({ clientId: current.clientId, version: current.version, reported: current.reported, time: current.updatedAt! });
+        this.listener?.reportedChanged({
+          clientId: current.clientId,
+          version: current.version,
+          reported: current.reported,
+          time: current.updatedAt!,
+        });
       } catch (error) {
         this.logger.warn(`client.state listener failed for ${current.clientId}: ${String(error)}`);
       }

@@ -24,7 +24,9 @@ export class DynamoStateRepository extends StateRepository {
   }
 
   async get(clientId: string): Promise<StateRecord | undefined> {
-    const { Item } = await this.connection.doc.send(new GetCommand({ TableName: this.table, Key: { ClientID: clientId }, ConsistentRead: true }));
+    const { Item } = await this.connection.doc.send(
+      new GetCommand({ TableName: this.table, Key: { ClientID: clientId }, ConsistentRead: true }),
+    );
     if (Item === undefined) {
       return undefined;
     }
