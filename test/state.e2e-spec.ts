@@ -1,4 +1,6 @@
 import request from 'supertest';
+import { spawn } from 'node:child_process';
+import { MosquittoSub, writeIdentity } from './support/mosquitto';
 import { TestMqttClient } from './support/mqtt';
 import { expectProblem, TestApp } from './support/test-app';
 
@@ -381,5 +383,162 @@ describe('client state documents on the embedded broker (AWS IoT shadow topics, 
     const again = await connect('dev-7');
     again.client.publish('$aws/things/dev-7/shadow/delete', '', { qos: 1 });
     await again.closed();
+  });
+});
+
+/** `mosquitto_pub` over mutual TLS, without blocking this process's event loop (the service runs in it). */
+function mosquittoPub(
+  port: number,
+  clientId: string,
+  files: { ca: string; cert: string; key: string },
+  topic: string,
+  message: string,
+): Promise<number | null> {
+  const args = [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-V',
+    'mqttv311',
+    '--cafile',
+    files.ca,
+    '--cert',
+    files.cert,
+    '--key',
+    files.key,
+    '-i',
+    clientId,
+  ];
+  const child = spawn('mosquitto_pub', [...args, '-q', '1', '-t', topic, '-m', message], { stdio: 'ignore' });
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+describe('client state documents over mutual TLS (mosquitto_sub / mosquitto_pub, AWS IoT topics and payloads)', () => {
+  let t: TestApp;
+  let service: { Authorization: string };
+  const subs: MosquittoSub[] = [];
+
+  beforeAll(async () => {
+    t = await TestApp.start();
+    service = t.auth('matchmaker', 'service');
+  });
+  afterAll(async () => {
+    for (const sub of subs) {
+      sub.stop();
+    }
+    await t.stop();
+  });
+
+  async function device(clientId: string): Promise<{ files: { ca: string; cert: string; key: string }; port: number }> {
+    const reg = await request(t.url)
+      .post('/v1/admin/registrations')
+      .set(t.auth('root', 'admin'))
+      .send({ connectionType: 'OPENSSL', clientId });
+    expect(reg.status).toBe(201);
+    return { files: writeIdentity(reg.body), port: reg.body.port as number };
+  }
+
+  it('a device hears update/delta and reports with mosquitto_pub; another device cannot touch its document', async () => {
+    const { files, port } = await device('tls-dev');
+    const sub = await MosquittoSub.start(port, 'tls-dev', files, '$aws/things/tls-dev/shadow/update/delta');
+    subs.push(sub);
+    expect(
+      (
+        await request(t.url)
+          .patch('/v1/clients/tls-dev/state')
+          .set(service)
+          .send({ desired: { firmware: '2.1.0', led: { on: true } } })
+      ).status,
+    ).toBe(200);
+    const [line] = await sub.waitForLines(1);
+    expect(JSON.parse(line)).toEqual({ state: { firmware: '2.1.0', led: { on: true } }, version: 1, timestamp: expect.any(Number) });
+    sub.stop();
+
+    // The same identity reports back (one connection at a time per client id, as on AWS IoT).
+    const report = mosquittoPub(
+      port,
+      'tls-dev',
+      files,
+      '$aws/things/tls-dev/shadow/update',
+      JSON.stringify({ state: { reported: { firmware: '2.1.0', led: { on: true } } }, version: 1 }),
+    );
+    expect(await report).toBe(0);
+    const read = async (): Promise<{ version: number; state: Record<string, unknown> }> =>
+      (await request(t.url).get('/v1/clients/tls-dev/state').set(service)).body;
+    for (let i = 0; i < 100 && (await read()).version < 2; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await read()).toEqual(
+      expect.objectContaining({
+        version: 2,
+        state: { desired: { firmware: '2.1.0', led: { on: true } }, reported: { firmware: '2.1.0', led: { on: true } } },
+      }),
+    );
+
+    // Another device publishing to tls-dev's shadow is refused (its connection is closed); the document stays as it was.
+    const other = await device('tls-other');
+    await mosquittoPub(
+      other.port,
+      'tls-other',
+      other.files,
+      '$aws/things/tls-dev/shadow/update',
+      JSON.stringify({ state: { reported: { firmware: 'evil' } } }),
+    );
+    // Its own update, sent after, is applied: so the refused one had its chance to be processed first.
+    expect(
+      await mosquittoPub(
+        other.port,
+        'tls-other',
+        other.files,
+        '$aws/things/tls-other/shadow/update',
+        JSON.stringify({ state: { reported: { ok: 1 } } }),
+      ),
+    ).toBe(0);
+    for (let i = 0; i < 100 && (await request(t.url).get('/v1/clients/tls-other/state').set(service)).body.version < 1; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((await request(t.url).get('/v1/clients/tls-other/state').set(service)).body.version).toBe(1);
+    expect(await read()).toEqual(
+      expect.objectContaining({ version: 2, state: expect.objectContaining({ reported: { firmware: '2.1.0', led: { on: true } } }) }),
+    );
+  });
+});
+
+describe('client state documents survive a restart', () => {
+  it('the version continues from where it was (SQLite store)', async () => {
+    const first = await TestApp.start();
+    const service = first.auth('matchmaker', 'service');
+    await register(first, 'keeper');
+    expect(
+      (
+        await request(first.url)
+          .patch('/v1/clients/keeper/state')
+          .set(service)
+          .send({ desired: { a: 1 } })
+      ).body.version,
+    ).toBe(1);
+    expect(
+      (
+        await request(first.url)
+          .patch('/v1/clients/keeper/state')
+          .set(service)
+          .send({ reported: { a: 1 } })
+      ).body.version,
+    ).toBe(2);
+    await first.stop({ keepData: true });
+
+    const second = await TestApp.start({ dataDir: first.dataDir });
+    try {
+      const read = await request(second.url).get('/v1/clients/keeper/state').set(service);
+      expect(read.body).toEqual(expect.objectContaining({ version: 2, state: { desired: { a: 1 }, reported: { a: 1 } } }));
+      const next = await request(second.url)
+        .patch('/v1/clients/keeper/state')
+        .set(second.auth('matchmaker', 'service'))
+        .send({ desired: { a: 2 }, version: 2 });
+      expect(next.body).toEqual(expect.objectContaining({ version: 3, state: { desired: { a: 2 }, reported: { a: 1 }, delta: { a: 2 } } }));
+    } finally {
+      await second.stop();
+    }
   });
 });

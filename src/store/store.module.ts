@@ -2,41 +2,34 @@ import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/comm
 import { AppConfig } from '../config/app-config';
 import { ChannelRepository } from './channel.repository';
 import { ClientRepository } from './client.repository';
+import { DynamoStore } from './dynamodb/dynamo-store';
+import { SqliteStore } from './sqlite/sqlite-store';
+import { StoreEngine } from './store-engine';
 import { StateRepository } from './state.repository';
-import { DynamoChannelRepository } from './dynamodb/dynamo-channel.repository';
-import { DynamoClientRepository } from './dynamodb/dynamo-client.repository';
-import { DynamoConnection } from './dynamodb/dynamo-connection';
-import { DynamoStateRepository } from './dynamodb/dynamo-state.repository';
-import { ensureTables } from './dynamodb/tables';
 
 /**
- * The store: DynamoDB repositories for clients and channels. The same code runs
- * against the embedded dynalite (default), a DYNAMODB_ENDPOINT, or Amazon DynamoDB.
+ * The store: the repositories of the engine chosen by STORE: `embedded` = SQLite in-process (a file
+ * under DATA_DIR, no listener), `dynamodb` = Amazon DynamoDB or a DYNAMODB_ENDPOINT.
  */
 @Global()
 @Module({
   providers: [
     {
-      provide: DynamoConnection,
+      provide: StoreEngine,
       inject: [AppConfig],
-      useFactory: async (config: AppConfig) => {
-        const connection = await DynamoConnection.open(config);
-        if (config.store.createTables) {
-          await ensureTables(connection);
-        }
-        return connection;
-      },
+      useFactory: (config: AppConfig): Promise<StoreEngine> =>
+        config.store.driver === 'embedded' ? SqliteStore.open(config) : DynamoStore.open(config),
     },
-    { provide: ClientRepository, inject: [DynamoConnection], useFactory: (c: DynamoConnection) => new DynamoClientRepository(c) },
-    { provide: ChannelRepository, inject: [DynamoConnection], useFactory: (c: DynamoConnection) => new DynamoChannelRepository(c) },
-    { provide: StateRepository, inject: [DynamoConnection], useFactory: (c: DynamoConnection) => new DynamoStateRepository(c) },
+    { provide: ClientRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.clients },
+    { provide: ChannelRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.channels },
+    { provide: StateRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.states },
   ],
   exports: [ClientRepository, ChannelRepository, StateRepository],
 })
 export class StoreModule implements OnApplicationShutdown {
-  constructor(@Inject(DynamoConnection) private readonly connection: DynamoConnection) {}
+  constructor(@Inject(StoreEngine) private readonly engine: StoreEngine) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.connection.close();
+    await this.engine.close();
   }
 }

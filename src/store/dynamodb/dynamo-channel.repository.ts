@@ -4,7 +4,7 @@ import { type ChannelDefinition, ChannelRepository } from '../channel.repository
 import type { DynamoConnection } from './dynamo-connection';
 
 /** Item as stored: `Channel`, `Types` and `CommunicationChannel` follow the original's ChannelData table. */
-interface ChannelItem {
+export interface ChannelItem {
   Channel: string;
   Types: ChannelDefinition['types'];
   CommunicationChannel?: string;
@@ -27,16 +27,24 @@ function toItem(channel: ChannelDefinition): ChannelItem {
   };
 }
 
-function toDefinition(item: ChannelItem): ChannelDefinition {
-  return {
+export function toDefinition(item: ChannelItem): ChannelDefinition {
+  const channel: ChannelDefinition = {
     name: item.Channel,
     types: item.Types,
-    communicationChannel: item.CommunicationChannel,
     clientSend: item.ClientSend === true,
     maxMessageBytes: item.MaxMessageBytes,
-    messageSchema: item.MessageSchema === undefined ? undefined : (JSON.parse(item.MessageSchema) as Record<string, unknown>),
-    rateLimit: item.RateLimit,
   };
+  // Absent optional members stay absent (not `undefined`), as the SQLite engine returns them.
+  if (item.CommunicationChannel !== undefined) {
+    channel.communicationChannel = item.CommunicationChannel;
+  }
+  if (item.MessageSchema !== undefined) {
+    channel.messageSchema = JSON.parse(item.MessageSchema) as Record<string, unknown>;
+  }
+  if (item.RateLimit !== undefined) {
+    channel.rateLimit = item.RateLimit;
+  }
+  return channel;
 }
 
 export class DynamoChannelRepository extends ChannelRepository {
@@ -51,7 +59,9 @@ export class DynamoChannelRepository extends ChannelRepository {
     const channels: ChannelDefinition[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.connection.doc.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: startKey, ConsistentRead: true }));
+      const page = await this.connection.doc.send(
+        new ScanCommand({ TableName: this.table, ExclusiveStartKey: startKey, ConsistentRead: true }),
+      );
       channels.push(...((page.Items ?? []) as ChannelItem[]).map(toDefinition));
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
@@ -59,7 +69,9 @@ export class DynamoChannelRepository extends ChannelRepository {
   }
 
   async get(name: string): Promise<ChannelDefinition | undefined> {
-    const { Item } = await this.connection.doc.send(new GetCommand({ TableName: this.table, Key: { Channel: name }, ConsistentRead: true }));
+    const { Item } = await this.connection.doc.send(
+      new GetCommand({ TableName: this.table, Key: { Channel: name }, ConsistentRead: true }),
+    );
     return Item ? toDefinition(Item as ChannelItem) : undefined;
   }
 

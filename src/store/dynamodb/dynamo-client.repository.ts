@@ -9,12 +9,12 @@ import {
   type RegisterInput,
   type StatusChange,
 } from '../client.repository';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, encodeCursor } from '../cursor';
 import type { DynamoConnection } from './dynamo-connection';
 import { STATUS_INDEX } from './tables';
 
 /** Item as stored: attribute names follow the original's ClientRegistry table. */
-interface ClientItem {
+export interface ClientItem {
   ClientID: string;
   RegistrationStatus: ClientRecord['status'];
   ConnectionType: ClientRecord['connectionType'];
@@ -28,7 +28,7 @@ interface ClientItem {
   LastSeenAt?: string;
 }
 
-function toRecord(item: ClientItem): ClientRecord {
+export function toRecord(item: ClientItem): ClientRecord {
   return {
     clientId: item.ClientID,
     status: item.RegistrationStatus,
@@ -130,15 +130,22 @@ export class DynamoClientRepository extends ClientRepository {
   async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void> {
     const values: Record<string, unknown> = { ':now': now };
     const update = `SET UpdatedAt = :now, ${appendCertificate(values, certificateId, certificateArn)}`;
-    await this.connection.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { ClientID: clientId },
-        ConditionExpression: 'attribute_exists(ClientID)',
-        UpdateExpression: update,
-        ExpressionAttributeValues: values,
-      }),
-    );
+    try {
+      await this.connection.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { ClientID: clientId },
+          ConditionExpression: 'attribute_exists(ClientID)',
+          UpdateExpression: update,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (error) {
+      // An unknown client gets no record (as on SQLite).
+      if (!(error instanceof ConditionalCheckFailedException)) {
+        throw error;
+      }
+    }
   }
 
   async touchLastSeen(clientId: string, now: string): Promise<void> {

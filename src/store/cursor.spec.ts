@@ -1,4 +1,4 @@
-import { InvalidCursorError } from '../client.repository';
+import { InvalidCursorError } from './client.repository';
 import { decodeCursor, encodeCursor } from './cursor';
 
 describe('cursor', () => {

@@ -1,8 +1,8 @@
-import { InvalidCursorError } from '../client.repository';
+import { InvalidCursorError } from './client.repository';
 
 const KEY_ATTRIBUTES = new Set(['ClientID', 'RegistrationStatus']);
 
-/** Opaque page cursor: the DynamoDB key to resume after, as base64url JSON. */
+/** Opaque page cursor (both engines): the key to resume after, as base64url JSON. */
 export function encodeCursor(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }

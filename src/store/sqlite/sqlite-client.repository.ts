@@ -1,0 +1,248 @@
+import type { Statement } from 'better-sqlite3';
+import {
+  ClientBannedError,
+  type ClientPage,
+  type ClientRecord,
+  ClientRepository,
+  InvalidCursorError,
+  type ListClientsQuery,
+  type RegisterInput,
+  type StatusChange,
+} from '../client.repository';
+import { decodeCursor, encodeCursor } from '../cursor';
+import { type SqliteConnection, type SqliteMigration, sqliteCall } from './sqlite-connection';
+
+export const CLIENT_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    id: 'clients-1',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE clients (
+          client_id        TEXT PRIMARY KEY,
+          status           TEXT NOT NULL CHECK (status IN ('REGISTERED', 'BANNED')),
+          connection_type  TEXT NOT NULL,
+          portal_client    INTEGER NOT NULL,
+          registered_at    TEXT NOT NULL,
+          updated_at       TEXT NOT NULL,
+          banned_at        TEXT,
+          ban_reason       TEXT,
+          certificate_ids  TEXT,  -- JSON array
+          certificate_arns TEXT,  -- JSON array
+          last_seen_at     TEXT
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX clients_by_status ON clients (status, client_id);
+      `),
+  },
+];
+
+interface ClientRow {
+  client_id: string;
+  status: ClientRecord['status'];
+  connection_type: ClientRecord['connectionType'];
+  portal_client: number;
+  registered_at: string;
+  updated_at: string;
+  banned_at: string | null;
+  ban_reason: string | null;
+  certificate_ids: string | null;
+  certificate_arns: string | null;
+  last_seen_at: string | null;
+}
+
+function toRecord(row: ClientRow, lastSeenAt?: string): ClientRecord {
+  const record: ClientRecord = {
+    clientId: row.client_id,
+    status: row.status,
+    connectionType: row.connection_type,
+    portalClient: row.portal_client === 1,
+    registeredAt: row.registered_at,
+    updatedAt: row.updated_at,
+  };
+  if (row.banned_at !== null) {
+    record.bannedAt = row.banned_at;
+  }
+  if (row.ban_reason !== null) {
+    record.banReason = row.ban_reason;
+  }
+  if (row.certificate_ids !== null) {
+    record.certificateIds = JSON.parse(row.certificate_ids) as string[];
+  }
+  if (row.certificate_arns !== null) {
+    record.certificateArns = JSON.parse(row.certificate_arns) as string[];
+  }
+  const seen = lastSeenAt ?? row.last_seen_at;
+  if (seen !== null) {
+    record.lastSeenAt = seen;
+  }
+  return record;
+}
+
+/** `lastSeenAt` writes are coalesced: at most one transaction per this interval, whatever the connection churn. */
+const LAST_SEEN_FLUSH_MS = 1_000;
+
+/**
+ * The client registry on SQLite. Every call is a prepared statement of a few µs, so nothing is cached:
+ * a ban is committed before `setStatus` returns, and the next `get` (a CONNECT, a SUBSCRIBE, a client
+ * send) reads it.
+ */
+export class SqliteClientRepository extends ClientRepository {
+  private readonly selectOne: Statement<[string], ClientRow>;
+  private readonly upsert: Statement<Record<string, unknown>, ClientRow>;
+  private readonly updateStatus: Statement<Record<string, unknown>, ClientRow>;
+  private readonly appendCertificate: Statement<Record<string, unknown>>;
+  private readonly updateLastSeen: Statement<[string, string]>;
+  private readonly page: Statement<[string, number], ClientRow>;
+  private readonly pageByStatus: Statement<[string, string, number], ClientRow>;
+  private readonly selectOneRow: Statement<[], unknown>;
+  private readonly insertImported: Statement<Record<string, unknown>>;
+  /** lastSeenAt values not written yet (client id → time); reads see them. */
+  private readonly pendingLastSeen = new Map<string, string>();
+  private flushTimer?: NodeJS.Timeout;
+
+  constructor(private readonly connection: SqliteConnection) {
+    super();
+    const { db } = connection;
+    this.selectOne = db.prepare('SELECT * FROM clients WHERE client_id = ?');
+    // One statement: the ban check and the write are atomic (a banned row makes the WHERE fail: no row returned).
+    this.upsert = db.prepare(`
+      INSERT INTO clients (client_id, status, connection_type, portal_client, registered_at, updated_at, certificate_ids, certificate_arns)
+      VALUES (@clientId, 'REGISTERED', @connectionType, @portal, @now, @now, iif(@certId IS NULL, NULL, json_array(@certId)), iif(@certArn IS NULL, NULL, json_array(@certArn)))
+      ON CONFLICT (client_id) DO UPDATE SET
+        status = 'REGISTERED',
+        connection_type = excluded.connection_type,
+        portal_client = excluded.portal_client,
+        updated_at = excluded.updated_at,
+        certificate_ids = iif(@certId IS NULL, certificate_ids, json_insert(coalesce(certificate_ids, '[]'), '$[#]', @certId)),
+        certificate_arns = iif(@certArn IS NULL, certificate_arns, json_insert(coalesce(certificate_arns, '[]'), '$[#]', @certArn))
+      WHERE clients.status <> 'BANNED'
+      RETURNING *`);
+    this.updateStatus = db.prepare(`
+      UPDATE clients SET
+        status = @status,
+        updated_at = @now,
+        banned_at = iif(@status = 'BANNED', coalesce(banned_at, @now), NULL),
+        ban_reason = iif(@status = 'BANNED', coalesce(@reason, ban_reason), NULL)
+      WHERE client_id = @clientId
+      RETURNING *`);
+    this.appendCertificate = db.prepare(`
+      UPDATE clients SET
+        updated_at = @now,
+        certificate_ids = json_insert(coalesce(certificate_ids, '[]'), '$[#]', @certId),
+        certificate_arns = iif(@certArn IS NULL, certificate_arns, json_insert(coalesce(certificate_arns, '[]'), '$[#]', @certArn))
+      WHERE client_id = @clientId`);
+    this.updateLastSeen = db.prepare('UPDATE clients SET last_seen_at = ? WHERE client_id = ?');
+    this.page = db.prepare('SELECT * FROM clients WHERE client_id > ? ORDER BY client_id LIMIT ?');
+    this.pageByStatus = db.prepare('SELECT * FROM clients WHERE status = ? AND client_id > ? ORDER BY client_id LIMIT ?');
+    this.selectOneRow = db.prepare('SELECT 1');
+    this.insertImported = db.prepare(`
+      INSERT INTO clients VALUES (@clientId, @status, @connectionType, @portal, @registeredAt, @updatedAt, @bannedAt, @banReason, @certificateIds, @certificateArns, @lastSeenAt)
+      ON CONFLICT (client_id) DO NOTHING`);
+  }
+
+  async get(clientId: string): Promise<ClientRecord | undefined> {
+    return sqliteCall(() => this.getNow(clientId));
+  }
+
+  /** The synchronous read behind `get`. */
+  getNow(clientId: string): ClientRecord | undefined {
+    const row = this.selectOne.get(clientId);
+    return row === undefined ? undefined : toRecord(row, this.pendingLastSeen.get(clientId));
+  }
+
+  async register(input: RegisterInput): Promise<ClientRecord> {
+    const certId = input.certificate?.id ?? null;
+    const certArn = input.certificate?.arn ?? null;
+    const row = sqliteCall(() =>
+      this.upsert.get({
+        clientId: input.clientId,
+        connectionType: input.connectionType,
+        portal: input.portalClient ? 1 : 0,
+        now: input.now,
+        certId,
+        certArn,
+      }),
+    );
+    if (row === undefined) {
+      throw new ClientBannedError(input.clientId);
+    }
+    return toRecord(row, this.pendingLastSeen.get(input.clientId));
+  }
+
+  async setStatus(clientId: string, change: StatusChange): Promise<ClientRecord | undefined> {
+    const row = sqliteCall(() =>
+      this.connection.durable(() =>
+        this.updateStatus.get({ clientId, status: change.status, now: change.now, reason: change.reason ?? null }),
+      ),
+    );
+    return row === undefined ? undefined : toRecord(row, this.pendingLastSeen.get(clientId));
+  }
+
+  async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void> {
+    sqliteCall(() => this.appendCertificate.run({ clientId, certId: certificateId, certArn: certificateArn ?? null, now }));
+  }
+
+  async touchLastSeen(clientId: string, now: string): Promise<void> {
+    this.pendingLastSeen.set(clientId, now);
+    this.flushTimer ??= setTimeout(() => this.flushLastSeen(), LAST_SEEN_FLUSH_MS).unref();
+  }
+
+  /** Writes the pending lastSeenAt values in one transaction (also on close). */
+  flushLastSeen(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pendingLastSeen.size === 0 || !this.connection.db.open) {
+      return;
+    }
+    const pending = [...this.pendingLastSeen];
+    this.pendingLastSeen.clear();
+    try {
+      this.connection.db.transaction(() => {
+        for (const [clientId, now] of pending) {
+          this.updateLastSeen.run(now, clientId);
+        }
+      })();
+    } catch {
+      // Informational only (and this runs on a timer: nothing may throw out of it). The next touch writes again.
+    }
+  }
+
+  /** Inserts a whole record from another store unless the client exists here already; true when inserted. */
+  importRecord(record: ClientRecord): boolean {
+    return (
+      this.insertImported.run({
+        clientId: record.clientId,
+        status: record.status,
+        connectionType: record.connectionType,
+        portal: record.portalClient ? 1 : 0,
+        registeredAt: record.registeredAt,
+        updatedAt: record.updatedAt,
+        bannedAt: record.bannedAt ?? null,
+        banReason: record.banReason ?? null,
+        certificateIds: record.certificateIds === undefined ? null : JSON.stringify(record.certificateIds),
+        certificateArns: record.certificateArns === undefined ? null : JSON.stringify(record.certificateArns),
+        lastSeenAt: record.lastSeenAt ?? null,
+      }).changes === 1
+    );
+  }
+
+  async list(query: ListClientsQuery): Promise<ClientPage> {
+    const after = query.cursor === undefined ? '' : decodeCursor(query.cursor).ClientID;
+    if (after === undefined) {
+      throw new InvalidCursorError();
+    }
+    const rows = sqliteCall(() =>
+      query.status === undefined ? this.page.all(after, query.limit) : this.pageByStatus.all(query.status, after, query.limit),
+    );
+    const items = rows.map((row) => toRecord(row, this.pendingLastSeen.get(row.client_id)));
+    // Like DynamoDB's Limit: a full page carries a cursor (the page after it may be empty).
+    const last = items.at(-1);
+    return {
+      items,
+      nextCursor: items.length === query.limit && last !== undefined ? encodeCursor({ ClientID: last.clientId }) : undefined,
+    };
+  }
+
+  async ping(): Promise<void> {
+    sqliteCall(() => this.selectOneRow.get());
+  }
+}
