@@ -2,6 +2,7 @@
 // ban / un-ban through a confirmation dialog.
 
 import { $, formatTime, h } from './dom.js';
+import { StateDialog } from './state.js';
 
 export class UsersView {
   /** @param {import('./api.js').Api} api */
@@ -24,6 +25,7 @@ export class UsersView {
     this.searching = undefined;
     this.latest = 0;
     this.dialog = new StatusDialog(api, (clientId) => this.afterStatusChange(clientId));
+    this.stateDialog = new StateDialog(api);
 
     this.status.addEventListener('change', () => void this.reset());
     this.limit.addEventListener('change', () => void this.reset());
@@ -153,6 +155,12 @@ export class UsersView {
           banned ? 'Un-ban' : 'Ban',
         );
         action.addEventListener('click', () => this.dialog.open(user, action));
+        const state = h(
+          'button',
+          { type: 'button', className: 'secondary small', 'aria-label': `State of ${user.clientId}` },
+          'State',
+        );
+        state.addEventListener('click', () => void this.stateDialog.open(user.clientId, state));
         return h(
           'tr',
           { dataset: { clientId: user.clientId } },
@@ -162,7 +170,7 @@ export class UsersView {
           h('td', {}, user.connected === undefined ? '—' : user.connected ? 'yes' : 'no'),
           h('td', {}, formatTime(user.registeredAt)),
           h('td', { className: 'reason' }, user.banReason ?? ''),
-          h('td', {}, action),
+          h('td', {}, state, ' ', action),
         );
       }),
     );
