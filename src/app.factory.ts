@@ -5,11 +5,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { Store, storage } from 'nestjs-pino/storage';
-import pino, { type Logger as PinoLogger } from 'pino';
+import type { Logger as PinoLogger } from 'pino';
 import { LogController } from 'fastify';
 import { HttpDrain } from './common/http-drain';
+import { createRootLogger, NestLogger } from './common/logging/root-logger';
 import { parseJsonBody } from './common/problem/json-body';
-import { sendProblem, writeRawProblem } from './common/problem/problem.filter';
+import { trackRouteMethods } from './common/http/route-methods';
+import { problemCodeOf, sendProblem, writeRawProblem } from './common/problem/problem.filter';
 import { createValidationPipe } from './common/problem/validation';
 import type { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
@@ -19,14 +21,6 @@ import { setupOpenApi } from './openapi';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Not worth a line per request. */
 const QUIET_URLS = new Set(['/health/live', '/metrics']);
-
-/** The one root logger: JSON lines on stdout; tokens never reach the logs, message bodies are never logged at all. */
-export function createRootLogger(config: AppConfig): PinoLogger {
-  return pino({
-    level: config.logLevel,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["sec-websocket-protocol"]'], censor: '[redacted]' },
-  });
-}
 
 /** Builds the whole app (not listening yet). Used by main, the tests and the OpenAPI writer. */
 export async function createApp(config: AppConfig, options: { logger?: boolean } = {}): Promise<NestFastifyApplication> {
@@ -61,13 +55,19 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
     logger: options.logger === false ? false : undefined,
   });
   if (options.logger !== false) {
-    app.useLogger(app.get(Logger));
+    app.useLogger(new NestLogger(app.get(Logger)));
   }
   app.useGlobalPipes(createValidationPipe());
 
   const metrics = app.get(MetricsService);
   const fastify = app.getHttpAdapter().getInstance();
   app.get(HttpDrain).install(fastify);
+  trackRouteMethods(fastify);
+  // Echoed (or generated) on every response, so a caller can quote it.
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    void reply.header('X-Request-Id', request.id);
+    done(null, payload);
+  });
   // Our own JSON parser: Nest maps Fastify's parse errors to a bare HttpException, losing the reason.
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
@@ -86,7 +86,7 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     if (!QUIET_URLS.has(request.url)) {
-      request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+      request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime, code: problemCodeOf(reply) }, 'request completed');
     }
     done();
   });

@@ -68,7 +68,8 @@ describe('npm run demo', () => {
 
   it('--once: registers, connects, receives the broadcast and the direct message, exits 0', async () => {
     const demo = new Proc(
-      spawn('npm', ['run', '-s', 'demo', '--', '--once'], { cwd: ROOT, env: demoEnv(), stdio: ['ignore', 'pipe', 'pipe'] }),
+      // Found through PORT, as after `PORT=… npm start` in the same shell (no WC_URL).
+      spawn('npm', ['run', '-s', 'demo', '--', '--once'], { cwd: ROOT, env: { ...demoEnv(), WC_URL: undefined, PORT: new URL(service.url).port }, stdio: ['ignore', 'pipe', 'pipe'] }),
     );
     procs.push(demo);
     expect(await demo.exited).toBe(0);
@@ -111,5 +112,9 @@ describe('npm run demo', () => {
     await demo.waitFor(/banned: CLIENT_BANNED[\s\S]*connected, subscribed/, 30_000);
     demo.child.kill('SIGTERM');
     expect(await demo.exited).toBe(0);
+    expect(demo.output).not.toContain('..');
+    // A retry loop says each thing once, not a line per attempt.
+    const lines = demo.output.split('\n').filter((line) => line.trim() !== '');
+    expect(lines.filter((line, i) => i > 0 && line === lines[i - 1])).toEqual([]);
   }, 60_000);
 });

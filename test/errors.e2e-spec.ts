@@ -49,9 +49,37 @@ describe('request errors are problem+json with a stable code', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
-  it('unsupported content type → 415', async () => {
+  it('unsupported content type → 415 telling the caller to send application/json', async () => {
     const res = await request(t.url).post('/v1/messages/broadcast').set(admin).set('Content-Type', 'application/xml').send('<a/>');
-    expectProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    const body = expectProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expect(body.detail).toContain('application/json');
+  });
+
+  it('a missing required field is reported as required, not as a wrong type', async () => {
+    const res = await request(t.url).post('/v1/messages/broadcast').set(admin).send({ channel: 'news' });
+    const body = expectProblem(res, 400, 'VALIDATION_FAILED');
+    expect(body.errors).toEqual([{ field: '/message', message: 'message is required' }]);
+  });
+
+  it('an unknown method on a known path → 405 with Allow', async () => {
+    const res = await request(t.url).delete('/v1/messages/broadcast').set(admin);
+    expectProblem(res, 405, 'METHOD_NOT_ALLOWED');
+    expect(res.headers.allow).toBe('POST');
+    const user = await request(t.url).post('/v1/admin/users/alice').set(admin).send({});
+    expectProblem(user, 405, 'METHOD_NOT_ALLOWED');
+    expect(user.headers.allow).toBe('GET, HEAD, PATCH');
+    // A path no route serves is still 404.
+    expectProblem(await request(t.url).get('/v1/nothing-here').set(admin), 404, 'NOT_FOUND');
+  });
+
+  it('X-Request-Id is echoed in the response and in problem bodies', async () => {
+    const res = await request(t.url).post('/v1/messages/broadcast').set(admin).set('X-Request-Id', 'trace-123').send({ channel: 'news' });
+    const body = expectProblem(res, 400, 'VALIDATION_FAILED');
+    expect(res.headers['x-request-id']).toBe('trace-123');
+    expect(body.requestId).toBe('trace-123');
+    const ok = await request(t.url).get('/v1/status');
+    expect(ok.status).toBe(200);
+    expect(ok.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('body over the limit → 413 PAYLOAD_TOO_LARGE', async () => {

@@ -49,10 +49,10 @@ describe('openapi/openapi.json', () => {
   it('describes bodies and responses with the contract names', () => {
     const doc = JSON.parse(generated);
     const schemas = doc.components.schemas;
-    expect(Object.keys(schemas.RegistrationResponseDto.properties).sort()).toEqual(
+    expect(Object.keys(schemas.Registration.properties).sort()).toEqual(
       ['caCertificatePem', 'certificateId', 'certificatePem', 'clientId', 'connectionToken', 'connectionTokenExpiresAt', 'connectionType', 'endpoint', 'port', 'privateKeyPem', 'status', 'url'].sort(),
     );
-    expect(Object.keys(schemas.PublishResultResponseDto.properties).sort()).toEqual(['channel', 'messageId', 'topic']);
+    expect(Object.keys(schemas.PublishResult.properties).sort()).toEqual(['channel', 'messageId', 'topic']);
     expect(doc.paths['/v1/messages/broadcast'].post.responses['202']).toBeDefined();
     expect(doc.paths['/v1/registrations'].post.responses['201']).toBeDefined();
     expect(doc.paths['/v1/admin/channels/{channel}'].delete.responses['204']).toBeDefined();

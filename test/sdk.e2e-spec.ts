@@ -15,13 +15,13 @@ import { TestMqttClient } from './support/mqtt';
 import { TestApp } from './support/test-app';
 
 const ROOT = join(__dirname, '..');
-const SCHEMA = join(ROOT, 'clients', 'typescript', 'src', 'schema.d.ts');
+const SCHEMA = join(ROOT, 'clients', 'typescript', 'src', 'schema.ts');
 
 describe('TypeScript SDK (clients/typescript)', () => {
-  it('src/schema.d.ts is what openapi-typescript generates from openapi/openapi.json (run `npm run sdk`)', () => {
+  it('src/schema.ts is what openapi-typescript generates from openapi/openapi.json (run `npm run sdk`)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wc-sdk-'));
     try {
-      const out = join(dir, 'schema.d.ts');
+      const out = join(dir, 'schema.ts');
       execFileSync(process.execPath, [join(ROOT, 'clients', 'typescript', 'scripts', 'generate.mjs'), out], { stdio: 'pipe' });
       expect(readFileSync(SCHEMA, 'utf8')).toBe(readFileSync(out, 'utf8'));
     } finally {

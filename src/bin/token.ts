@@ -9,14 +9,36 @@ import { ConfigError, loadConfig } from '../config/app-config';
  * on the embedded default, the secret generated under DATA_DIR.
  *   npm run token -- --sub alice [--role admin|service] [--ttl 3600]
  */
+const USAGE = `Mints a bearer token for trying Web Communicator.
+
+Usage: npm run -s token -- [--sub ID] [--role admin|service]... [--ttl SECONDS]
+
+  --sub ID        the caller's client id (default: alice)
+  --role ROLE     admin (portal, everything) or service (publishing backends); repeat for several;
+                  none = a plain client
+  --ttl SECONDS   lifetime, 1 to 2592000 (default: 3600)
+  -h, --help      this text
+
+Signs with AUTH_JWT_SECRET or, on the embedded default, the secret generated under DATA_DIR
+(the same DATA_DIR as the running service, ./data by default). With AUTH_JWKS_URI tokens come
+from your identity provider instead.
+
+Example: ADMIN=$(npm run -s token -- --sub root --role admin)
+`;
+
 function main(): void {
   const { values } = parseArgs({
     options: {
       sub: { type: 'string', default: 'alice' },
       role: { type: 'string', multiple: true, default: [] },
       ttl: { type: 'string', default: '3600' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const config = loadConfig(process.env);
   const sub = values.sub;
   const ttl = Number(values.ttl);
@@ -46,6 +68,6 @@ try {
   main();
 } catch (error) {
   const message = error instanceof ConfigError ? error.problems.join('\n') : error instanceof Error ? error.message : String(error);
-  process.stderr.write(`token: ${message}\n`);
+  process.stderr.write(`token: ${message}\n(npm run -s token -- --help for usage)\n`);
   process.exit(1);
 }

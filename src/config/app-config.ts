@@ -16,6 +16,8 @@ export class AppConfig {
   publicHost: string;
   dataDir: string;
   logLevel: string;
+  /** `auto`: human-readable lines on a terminal, JSON lines otherwise. */
+  logFormat: 'auto' | 'json' | 'pretty';
   channelsFile: string;
   shutdownTimeoutMs: number;
   /** Largest HTTP request body accepted, in bytes. */
@@ -234,6 +236,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     publicHost: r.string('PUBLIC_HOST', 'localhost', HOST, 'expected a host name or IP address'),
     dataDir,
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    logFormat: r.oneOf('LOG_FORMAT', ['auto', 'json', 'pretty'], 'auto'),
     channelsFile: resolve(r.string('CHANNELS_FILE', 'config/channels.json')),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 300_000),
     bodyLimitBytes: r.int('HTTP_BODY_LIMIT_BYTES', 262_144, 1024, 10_485_760),

@@ -4,7 +4,7 @@ import type { JsonObject } from './state-document';
 import type { ClientStateView } from './state.service';
 
 /** A change to a state document: JSON merge patches (RFC 7386, `null` removes a key) of either section. */
-@ApiSchema({ name: 'UpdateClientState' })
+@ApiSchema({ name: 'UpdateClientStateRequest' })
 export class UpdateStateRequestDto {
   /** Merged into `desired`. Services and admins only (403 for a client). */
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, example: { loadout: 'sniper', volume: 7 } })

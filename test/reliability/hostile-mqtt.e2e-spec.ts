@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import fc from 'fast-check';
 import request from 'supertest';
 import { Broker } from '../../src/broker/broker';
+import type { EmbeddedBroker } from '../../src/broker/embedded/embedded-broker';
 import { sleep, TestMqttClient } from '../support/mqtt';
 import { TestApp } from '../support/test-app';
 import {
@@ -51,7 +52,7 @@ describe('hostile MQTT clients against the embedded broker', () => {
   const inFlight = new Set<Promise<unknown>>();
   const open = new Set<RawConnection>();
 
-  const connections = (): number => t.app.get<Broker, { connections: Map<unknown, unknown> }>(Broker).connections.size;
+  const connections = (): number => t.app.get<Broker, EmbeddedBroker>(Broker).sessions.connectionCount;
 
   async function backToBaseline(timeoutMs = 5_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;

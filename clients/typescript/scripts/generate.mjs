@@ -1,4 +1,4 @@
-// Generates src/schema.d.ts from the committed openapi/openapi.json with openapi-typescript.
+// Generates src/schema.ts from the committed openapi/openapi.json with openapi-typescript.
 //   npm run sdk                              (from the repository root)
 //   node clients/typescript/scripts/generate.mjs [out-file]
 // test/sdk.e2e-spec.ts generates into a temp file and fails when the committed one differs.
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import openapiTS, { astToString, COMMENT_HEADER } from 'openapi-typescript';
 
 const SPEC = new URL('../../../openapi/openapi.json', import.meta.url);
-const OUT = new URL('../src/schema.d.ts', import.meta.url);
+const OUT = new URL('../src/schema.ts', import.meta.url);
 
 export async function generateSchema() {
   const spec = JSON.parse(readFileSync(SPEC, 'utf8'));

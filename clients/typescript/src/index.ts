@@ -19,26 +19,26 @@ export type { components, operations, paths };
 type Schemas = components['schemas'];
 
 /** Broker credentials from POST /v1/registrations and /v1/admin/registrations. */
-export type Registration = Schemas['RegistrationResponseDto'];
-export type RegisterClientRequest = Schemas['RegisterClientRequestDto'];
-export type RegisterPortalClientRequest = Schemas['RegisterPortalClientRequestDto'];
+export type Registration = Schemas['Registration'];
+export type RegisterClientRequest = Schemas['RegisterClientRequest'];
+export type RegisterPortalClientRequest = Schemas['RegisterPortalClientRequest'];
 /** A topic to subscribe to, resolved for the caller. */
-export type Subscription = Schemas['SubscriptionResponseDto'];
-export type Channel = Schemas['ChannelResponseDto'];
+export type Subscription = Schemas['Subscription'];
+export type Channel = Schemas['Channel'];
 /** The body of PUT /v1/admin/channels/{channel}. */
-export type ChannelDefinition = Schemas['PutChannelRequestDto'];
-export type User = Schemas['UserResponseDto'];
-export type UserPage = Schemas['UserListResponseDto'];
-export type SetUserStatusRequest = Schemas['SetUserStatusRequestDto'];
-export type PublishResult = Schemas['PublishResultResponseDto'];
-export type BroadcastRequest = Schemas['BroadcastRequestDto'];
-export type SendDirectRequest = Schemas['SendDirectRequestDto'];
-export type SendClientMessageRequest = Schemas['SendClientMessageRequestDto'];
-export type ServiceStatus = Schemas['StatusResponseDto'];
+export type ChannelDefinition = Schemas['PutChannelRequest'];
+export type User = Schemas['User'];
+export type UserPage = Schemas['UserList'];
+export type SetUserStatusRequest = Schemas['SetUserStatusRequest'];
+export type PublishResult = Schemas['PublishResult'];
+export type BroadcastRequest = Schemas['BroadcastRequest'];
+export type SendDirectRequest = Schemas['SendDirectRequest'];
+export type SendClientMessageRequest = Schemas['SendClientMessageRequest'];
+export type ServiceStatus = Schemas['Status'];
 /** A client's state document (AWS IoT classic shadow semantics): GET/PATCH /v1/state, /v1/clients/{clientId}/state. */
 export type ClientState = Schemas['ClientState'];
 /** The body of PATCH /v1/state and /v1/clients/{clientId}/state: merge patches of `desired`/`reported`, and the version they apply to. */
-export type UpdateClientStateRequest = Schemas['UpdateClientState'];
+export type UpdateClientStateRequest = Schemas['UpdateClientStateRequest'];
 /** RFC 9457 problem details; switch on `code`. */
 export type Problem = Schemas['Problem'];
 export type ProblemCode = Problem['code'];

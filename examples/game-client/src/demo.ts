@@ -1,6 +1,6 @@
 /**
  * `npm run demo [-- --once] [-- --client-id demo-player]`: a demo game client against a running
- * service (WC_URL, default http://localhost:3000). It registers, connects, subscribes, has a
+ * service (WC_URL, or http://localhost:$PORT with the service's PORT, default 3000). It registers, connects, subscribes, has a
  * backend "service" broadcast a message and send it a direct one, and prints what arrives. Then
  * it keeps running so you can watch it in the portal (/portal) and ban it there; --once exits
  * after the two messages arrived.
@@ -20,8 +20,26 @@ const run = promisify(execFile);
 const TOKEN_COMMAND = join(__dirname, '..', '..', '..', 'dist', 'bin', 'token.js');
 const ONCE_TIMEOUT_MS = 20_000;
 
+let lastLine = '';
+let repeats = 0;
+
+/** Prints a line; the same line again (a retry loop while banned or while the service is down) is counted, not repeated. */
 function say(line: string): void {
+  if (line === lastLine) {
+    repeats += 1;
+    return;
+  }
+  if (repeats > 0) {
+    process.stdout.write(`  (the line above ${repeats} more time${repeats === 1 ? '' : 's'})\n`);
+  }
+  lastLine = line;
+  repeats = 0;
   process.stdout.write(`${line}\n`);
+}
+
+/** A sentence from the service, without its closing full stop (we add our own punctuation). */
+function sentence(text: string): string {
+  return text.replace(/[.\s]+$/, '');
 }
 
 async function mint(sub: string, role?: string): Promise<string> {
@@ -65,7 +83,8 @@ async function main(): Promise<number> {
       url: { type: 'string' },
     },
   });
-  const baseUrl = (values.url ?? process.env.WC_URL ?? 'http://localhost:3000').replace(/\/+$/, '');
+  // The same PORT the service was started with (npm start and npm run demo in the same environment).
+  const baseUrl = (values.url ?? process.env.WC_URL ?? `http://localhost:${process.env.PORT ?? '3000'}`).replace(/\/+$/, '');
   const clientId = values['client-id'];
   say(`Web Communicator demo: ${baseUrl}`);
 
@@ -73,7 +92,7 @@ async function main(): Promise<number> {
     const status = (await (await fetch(`${baseUrl}/v1/status`)).json()) as { status: string; version: string; broker: string };
     say(`  service ${status.status}, version ${status.version}, broker ${status.broker}`);
   } catch (error) {
-    say(`  the service does not answer at ${baseUrl} (${(error as Error).message}). Start it with: npm start`);
+    say(`  the service does not answer at ${baseUrl} (${(error as Error).message}). Start it with: npm start (or point WC_URL, or PORT, at it)`);
     return 1;
   }
 
@@ -84,11 +103,11 @@ async function main(): Promise<number> {
   client.events.on('registered', (r) => say(`  registered ${r.clientId}: ${r.url} (token until ${r.connectionTokenExpiresAt ?? '?'})`));
   client.events.on('connected', ({ topics }) => say(`  connected, subscribed to ${topics.join(', ')}`));
   client.events.on('disconnected', () => say('  disconnected'));
-  client.events.on('refused', (e) => say(`  the broker refused the connection (${e.message}); registering again`));
-  client.events.on('banned', (e) => say(`  banned: ${e.message}. Un-ban ${clientId} in the portal to let it back in.`));
+  client.events.on('refused', (e) => say(`  the broker refused the connection (${sentence(e.message)}); registering again`));
+  client.events.on('banned', (e) => say(`  banned: ${sentence(e.message)}. Un-ban ${clientId} in the portal to let it back in.`));
   client.events.on('retrying', ({ delayMs, error }) => {
     if (delayMs > 0) {
-      say(`  retrying in ${(delayMs / 1000).toFixed(1)} s (${error.message})`);
+      say(`  retrying with backoff (${sentence(error.message)})`);
     }
   });
 

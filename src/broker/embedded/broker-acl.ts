@@ -1,21 +1,19 @@
 import type { ChannelCatalog } from '../../channels/catalog/channel-catalog';
 import { mayReadShadowFilter, ownShadowRequest } from '../../common/shadow-topics';
 import type { ParsedTopic, Topics } from '../../common/topics';
+import type { Session } from './session-registry';
 
 /**
  * Topics of the service's own internal MQTT client (the `mqtt` events
- * transport). Only the internal principal may publish or subscribe here. It
+ * transport). Only internal sessions may publish or subscribe here. It
  * starts with `$`, which no channel topic can (TOPIC_PREFIX is
  * `[A-Za-z0-9_-]` levels), and MQTT never matches a leading `#`/`+` against a
  * `$` topic, so even a portal's wildcard can't reach it.
  */
 export const INTERNAL_TOPIC_PREFIX = '$webcommunicator/internal';
 
-export type MqttTransport = 'websocket' | 'tls';
-
-/** Who is on the other end of an authenticated MQTT session. */
-export type Principal =
-  { kind: 'internal'; clientId: string } | { kind: 'client'; clientId: string; portal: boolean; transport: MqttTransport };
+/** What the rules read of an authenticated session. */
+export type AclSubject = Pick<Session, 'clientId' | 'transport' | 'portal'>;
 
 /**
  * The broker contract's topic rules (API.md section 2), read live from the
@@ -41,20 +39,20 @@ export class BrokerAcl {
    * view). Everyone else: exactly a broadcast topic, or their own private topic,
    * of a channel that has that topic.
    */
-  async maySubscribe(principal: Principal, filter: string): Promise<boolean> {
-    if (principal.kind === 'internal') {
+  async maySubscribe(subject: AclSubject, filter: string): Promise<boolean> {
+    if (subject.transport === 'internal') {
       return BrokerAcl.isInternalTopic(filter);
     }
     // Every client's own device shadow topics (AWS IoT's names), and nobody else's.
-    if (mayReadShadowFilter(filter, principal.clientId)) {
+    if (mayReadShadowFilter(filter, subject.clientId)) {
       return true;
     }
-    if (principal.portal) {
+    if (subject.portal) {
       return filter.startsWith(this.underPrefix) && filter.length > this.underPrefix.length;
     }
     // parse() accepts only concrete names, so any wildcard, `$SYS` or extra level is refused here.
     const parsed = this.topics.parse(filter);
-    if (parsed === undefined || (parsed.kind === 'private' && parsed.clientId !== principal.clientId)) {
+    if (parsed === undefined || (parsed.kind === 'private' && parsed.clientId !== subject.clientId)) {
       return false;
     }
     return this.hasTopic(parsed);
@@ -65,14 +63,14 @@ export class BrokerAcl {
    * (`$aws/things/{clientId}/shadow/update` and `/get`, answered by the state module);
    * portal clients may also publish to any existing channel topic.
    */
-  async mayPublish(principal: Principal, topic: string): Promise<boolean> {
-    if (principal.kind === 'internal') {
+  async mayPublish(subject: AclSubject, topic: string): Promise<boolean> {
+    if (subject.transport === 'internal') {
       return BrokerAcl.isInternalTopic(topic);
     }
-    if (ownShadowRequest(topic, principal.clientId) !== undefined) {
+    if (ownShadowRequest(topic, subject.clientId) !== undefined) {
       return true;
     }
-    if (!principal.portal) {
+    if (!subject.portal) {
       return false;
     }
     const parsed = this.topics.parse(topic);

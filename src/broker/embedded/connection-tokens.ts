@@ -11,6 +11,16 @@ const ISSUER = 'webcommunicator-embedded-broker';
 /** Anything longer is not one of ours; refuse it before spending a signature check. */
 const MAX_TOKEN_LENGTH = 2048;
 
+/** What a verified connection token says (JWT claims). */
+export interface ConnectionTokenClaims {
+  /** The client id the token was issued to. */
+  sub: string;
+  /** Issued at, seconds since the epoch. */
+  iat: number;
+  /** Expires at, seconds since the epoch. */
+  exp: number;
+}
+
 export interface ConnectionToken {
   token: string;
   /** ISO-8601. */
@@ -49,16 +59,16 @@ export class ConnectionTokens {
     return { token, expiresAt: new Date(expiresAt * 1000).toISOString() };
   }
 
-  /** True when the token is ours, unexpired and issued to exactly this client id. */
-  verify(token: string | undefined, clientId: string): boolean {
+  /** The token's claims when it is ours, unexpired and issued to exactly this client id; undefined otherwise. */
+  verify(token: string | undefined, clientId: string): ConnectionTokenClaims | undefined {
     if (token === undefined || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
-      return false;
+      return undefined;
     }
     try {
-      jwt.verify(token, this.secret, { algorithms: ['HS256'], audience: CONNECTION_TOKEN_AUDIENCE, issuer: ISSUER, subject: clientId });
-      return true;
+      const claims = jwt.verify(token, this.secret, { algorithms: ['HS256'], audience: CONNECTION_TOKEN_AUDIENCE, issuer: ISSUER, subject: clientId });
+      return typeof claims === 'object' ? { sub: clientId, iat: Number(claims.iat), exp: Number(claims.exp) } : undefined;
     } catch {
-      return false;
+      return undefined;
     }
   }
 }

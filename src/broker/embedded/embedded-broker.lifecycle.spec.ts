@@ -10,7 +10,7 @@ import { loadConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { BrokerUnavailableError } from '../broker';
 import { EmbeddedBroker } from './embedded-broker';
-import { InMemoryChannelRepository, InMemoryClientRepository } from './testing/fakes';
+import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../test/support/broker/fakes';
 import {
   type BrokerHarness,
   collect,
@@ -21,7 +21,7 @@ import {
   suback,
   TEST_CHANNELS,
   waitForCount,
-} from './testing/harness';
+} from '../../../test/support/broker/harness';
 
 jest.setTimeout(15_000);
 

@@ -10,8 +10,8 @@ import { MetricsService } from '../../metrics/metrics.service';
 import { ClientRepository } from '../../store/client.repository';
 import { Broker } from '../broker';
 import { EmbeddedBroker } from './embedded-broker';
-import { InMemoryChannelRepository, InMemoryClientRepository } from './testing/fakes';
-import { collect, MqttClients, PREFIX, suback, TEST_CHANNELS, waitForCount } from './testing/harness';
+import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../test/support/broker/fakes';
+import { collect, MqttClients, PREFIX, suback, TEST_CHANNELS, waitForCount } from '../../../test/support/broker/harness';
 
 jest.setTimeout(15_000);
 

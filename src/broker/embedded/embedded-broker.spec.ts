@@ -19,7 +19,7 @@ import {
   suback,
   waitFor,
   waitForCount,
-} from './testing/harness';
+} from '../../../test/support/broker/harness';
 
 jest.setTimeout(15_000);
 
@@ -611,11 +611,11 @@ function TEST_CHANNELS_COPY(): Parameters<BrokerHarness['channels']['reset']>[0]
 }
 
 function totalSessions(h: BrokerHarness): number {
-  return (h.broker as unknown as { sessions: Map<string, Set<unknown>> }).sessions.size;
+  return h.broker.sessions.list().length;
 }
 
 function sessionCount(h: BrokerHarness, clientId: string): number {
-  return (h.broker as unknown as { sessions: Map<string, Set<unknown>> }).sessions.get(clientId)?.size ?? 0;
+  return h.broker.sessions.list(clientId).length;
 }
 
 async function gauge(h: BrokerHarness, transport: 'websocket' | 'tls'): Promise<number> {

@@ -1,7 +1,8 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ProblemCode, problemType } from './problem';
+import { allowedMethods } from '../http/route-methods';
+import { ProblemCode, ProblemException, problemType } from './problem';
 import { toProblem } from './to-problem';
 
 /** The one HTTP exception filter: every 4xx/5xx leaves as application/problem+json with a stable code. */
@@ -18,8 +19,27 @@ export class ProblemFilter implements ExceptionFilter {
   }
 }
 
+/** The problem `code` each reply was sent with, for the request's log line. */
+const problemCodes = new WeakMap<FastifyReply, string>();
+
+export function problemCodeOf(reply: FastifyReply): string | undefined {
+  return problemCodes.get(reply);
+}
+
 export function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply, logger: { error: (details: object, message: string) => void }): void {
-  const problem = toProblem(error, request.url?.split('?')[0]);
+  const path = request.url?.split('?')[0] ?? '';
+  let problem = toProblem(error, path);
+  if (problem.body.status === 404 && problem.body.code === ProblemCode.NOT_FOUND) {
+    // No route for this method, but there is one for others: 405 with Allow, not 404.
+    const allowed = allowedMethods(request.server, path);
+    if (allowed.length > 0) {
+      problem = toProblem(new ProblemException(405, ProblemCode.METHOD_NOT_ALLOWED, `${request.method} is not allowed on this path; use ${allowed.join(', ')}.`), path);
+      void reply.header('Allow', allowed.join(', '));
+    }
+  }
+  // Callers quote this id when they report a problem; it is on every log line of the request.
+  problem.body.requestId = String(request.id);
+  problemCodes.set(reply, problem.body.code);
   if (problem.unexpected) {
     logger.error({ err: error, correlationId: problem.body.correlationId, reqId: request.id }, 'unexpected error');
   }

@@ -51,6 +51,8 @@ export interface ProblemBody {
   code: ProblemCode;
   errors?: ProblemFieldError[];
   instance?: string;
+  /** The request's id (also in the `X-Request-Id` response header and on every log line of the request). */
+  requestId?: string;
   correlationId?: string;
 }
 

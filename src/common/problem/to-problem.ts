@@ -50,6 +50,8 @@ const FASTIFY_CODES: Record<string, ProblemCode> = {
   FST_ERR_CTP_INSTANCE_ALREADY_STARTED: ProblemCode.BAD_REQUEST,
 };
 
+const SEND_JSON = 'Send the body as JSON with the header Content-Type: application/json.';
+
 function make(status: number, code: ProblemCode, detail: string, extra: Partial<ProblemBody> = {}): ProblemBody {
   return { type: problemType(code), title: TITLES[status] ?? 'Error', status, detail, code, ...extra };
 }
@@ -79,13 +81,21 @@ export function toProblem(error: unknown, instance?: string): ProblemResponse {
     const status = error.getStatus();
     const response = error.getResponse();
     const message = typeof response === 'string' ? response : ((response as { message?: unknown }).message ?? error.message);
-    const detail = Array.isArray(message) ? message.map(String).join('; ') : typeof message === 'string' ? message : error.message;
+    const given = Array.isArray(message) ? message.map(String).join('; ') : typeof message === 'string' ? message : error.message;
+    const detail = status === 415 ? SEND_JSON : given;
     return { body: make(status, CODE_BY_STATUS[status] ?? (status >= 500 ? ProblemCode.INTERNAL_ERROR : ProblemCode.BAD_REQUEST), detail, { instance }), unexpected: status >= 500 };
   }
   const fastify = error as { code?: unknown; statusCode?: unknown; message?: unknown };
   if (typeof fastify?.statusCode === 'number' && fastify.statusCode >= 400 && fastify.statusCode < 500) {
     const code = (typeof fastify.code === 'string' && FASTIFY_CODES[fastify.code]) || (error instanceof SyntaxError ? ProblemCode.MALFORMED_JSON : CODE_BY_STATUS[fastify.statusCode] ?? ProblemCode.BAD_REQUEST);
-    const detail = code === ProblemCode.MALFORMED_JSON ? 'The request body is not valid JSON.' : typeof fastify.message === 'string' ? fastify.message : 'Bad request';
+    const detail =
+      code === ProblemCode.MALFORMED_JSON
+        ? 'The request body is not valid JSON.'
+        : code === ProblemCode.UNSUPPORTED_MEDIA_TYPE
+          ? SEND_JSON
+          : typeof fastify.message === 'string'
+            ? fastify.message
+            : 'Bad request';
     return { body: make(fastify.statusCode, code, detail, { instance }), unexpected: false };
   }
   const correlationId = randomUUID();

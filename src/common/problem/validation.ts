@@ -8,7 +8,9 @@ import { ProblemCode, ProblemException, type ProblemFieldError } from './problem
 export function flattenValidationErrors(errors: ValidationError[], parent = ''): ProblemFieldError[] {
   return errors.flatMap((error) => {
     const field = `${parent}/${error.property}`;
-    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    // A field that isn't there is reported once as missing, not as "must be a string" and the like.
+    const missing = error.value === undefined && error.constraints !== undefined && !('whitelistValidation' in error.constraints);
+    const own = missing ? [{ field, message: `${error.property} is required` }] : Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
     return [...own, ...flattenValidationErrors(error.children ?? [], field)];
   });
 }
@@ -20,7 +22,8 @@ export function createClassValidatorPipe(): ValidationPipe {
     forbidNonWhitelisted: true,
     transform: true,
     forbidUnknownValues: true,
-    validationError: { target: false, value: false },
+    // `value` is read by flattenValidationErrors (to tell a missing field) and never leaves this file.
+    validationError: { target: false, value: true },
     exceptionFactory: (errors) => ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, 'The request is invalid.', flattenValidationErrors(errors)),
   });
 }

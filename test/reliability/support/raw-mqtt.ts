@@ -2,7 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { WebSocket } from 'ws';
 
-export { mqttPacket } from '../../../src/broker/embedded/testing/mqtt-packets';
+export { mqttPacket } from '../../support/broker/mqtt-packets';
 
 /** A byte pipe to the broker over one transport, recording what came back and when it closed. */
 export interface RawConnection {

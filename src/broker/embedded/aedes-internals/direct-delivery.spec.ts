@@ -5,7 +5,9 @@ import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { WebSocket, WebSocketServer } from 'ws';
 import { installDirectDelivery } from './direct-delivery';
-import { capBufferedWrites, mqttStreamFromWebSocket, streamOutlet, websocketOutlet } from './transport-guards';
+import { streamOutlet, websocketOutlet } from './outlets';
+import { mqttStreamFromWebSocket } from './websocket-stream';
+import { capBufferedWrites } from './write-cap';
 
 jest.setTimeout(20_000);
 
@@ -42,7 +44,7 @@ class Rig {
           original(...args);
         };
       }
-      expect(installDirectDelivery(client, ws ? websocketOutlet(ws, stream, maxBufferedBytes, overflow) : streamOutlet(stream))).toBe(true);
+      installDirectDelivery(client, ws ? websocketOutlet(ws, stream, maxBufferedBytes, overflow) : streamOutlet(stream));
       rig!.clients.add(client);
     };
     const tcp = createServer((socket: Socket) => accept(socket));

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
 import { WebSocket, WebSocketServer } from 'ws';
-import { mqttStreamFromWebSocket } from './transport-guards';
+import { mqttStreamFromWebSocket } from './websocket-stream';
 
 /** One server-side bridge stream per client, and the binary messages each client received. */
 async function pairs(count: number): Promise<{ streams: Duplex[]; received: Buffer[][]; close: () => Promise<void> }> {

@@ -48,8 +48,8 @@ interface OutgoingPacket {
 
 type Deliver = (packet: OutgoingPacket, callback: () => void) => void;
 
-/** The parts of an Aedes 1.x Client this module relies on; checked before it is installed. */
-interface AedesClientInternals {
+/** The parts of an Aedes 1.x Client this module relies on; self-check.ts verifies them at start. */
+export interface AedesClientInternals {
   id: string | null;
   version: number | null;
   clean: boolean;
@@ -63,6 +63,9 @@ interface AedesClientInternals {
 }
 
 /**
+ * Replaces: Aedes' per-client `deliver0` / `deliverQoS` (instance properties
+ * set in Aedes' Client constructor), including their duplicate check.
+ *
  * Delivers QoS 0 PUBLISH packets to one client without Aedes' per-subscriber
  * machinery, and mends Aedes' duplicate check.
  *
@@ -93,14 +96,11 @@ interface AedesClientInternals {
  * "same counter as the previous delivery" is exact for this single-process
  * broker and never drops a distinct message.
  *
- * Returns false, installing nothing, if the client does not look like Aedes
- * 1.x's (the tests would catch an upgrade that changes it).
+ * The fields it relies on (AedesClientInternals) are checked once at start by
+ * self-check.ts.
  */
-export function installDirectDelivery(aedesClient: Client, outlet: DirectOutlet): boolean {
+export function installDirectDelivery(aedesClient: Client, outlet: DirectOutlet): void {
   const client = aedesClient as unknown as AedesClientInternals;
-  if (typeof client.deliver0 !== 'function' || typeof client.deliverQoS !== 'function' || typeof client.broker?.authorizeForward !== 'function') {
-    return false;
-  }
   const aedesDeliver0 = client.deliver0;
   const aedesDeliverQoS = client.deliverQoS;
   /** Deliveries handed to Aedes' own (deferred) path whose write has not happened yet. */
@@ -152,7 +152,6 @@ export function installDirectDelivery(aedesClient: Client, outlet: DirectOutlet)
     // subscription's QoS; our subscriptions are exact topics, so the lookup by topic is theirs).
     deliver(aedesDeliverQoS, packet, callback, client.clean && client.subscriptions[packet.topic]?.qos === 0);
   };
-  return true;
 }
 
 /** Only called on the way to afterThisTurn, which clears the cache. */
