@@ -15,10 +15,35 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       eqeqeq: ['error', 'always'],
       curly: ['error', 'all'],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', ignoreRestSiblings: true }],
       '@typescript-eslint/no-extraneous-class': 'off',
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/unbound-method': 'off',
+    },
+  },
+  // Imports point one way: feature folders → ports (broker/broker.ts, store/*.repository.ts) → domain/.
+  {
+    files: ['src/domain/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['../*'], message: 'domain/ knows nothing of the layers above it.' }] }] },
+  },
+  {
+    files: ['src/common/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/broker/**', '**/store/**'], message: 'common/ imports no port or driver.' }] }] },
+  },
+  {
+    files: ['src/broker/**/*.ts', 'src/store/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/channels/**', '**/publishing/**', '**/users/**', '**/registration/**', '**/events/**', '**/health/**', '**/status/**', '**/portal-site/**'],
+              message: 'Ports and drivers import no feature folder.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

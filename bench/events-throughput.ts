@@ -22,7 +22,7 @@ import { resolveJwtSecret } from '../src/common/auth/auth-keys';
 import { loadConfig } from '../src/config/app-config';
 import { startEvents } from '../src/events/start-events';
 import { MetricsService } from '../src/metrics/metrics.service';
-import { loopbackEnv } from '../src/testing/loopback-env';
+import { loopbackEnv } from '../test/support/loopback-env';
 
 const RABBITMQ_URL = process.env.TEST_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);

@@ -3,7 +3,6 @@ import { APP_FILTER } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { BrokerModule } from './broker/broker.module';
-import { ChannelCatalogModule } from './channels/catalog/channel-catalog.module';
 import { ChannelsModule } from './channels/channels.module';
 import { AuthModule } from './common/auth/auth.module';
 import { HttpDrain } from './common/http-drain';
@@ -13,7 +12,7 @@ import { ConfigModule } from './config/config.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
-import { PortalModule } from './portal/portal.module';
+import { PortalSiteModule } from './portal-site/portal-site.module';
 import { PublishingModule } from './publishing/publishing.module';
 import { RegistrationModule } from './registration/registration.module';
 import { StateModule } from './state/state.module';
@@ -37,7 +36,6 @@ export class AppModule {
         LoggerModule.forRoot({ pinoHttp: { logger }, useExisting: true, forRoutes: [] }),
         MetricsModule,
         StoreModule,
-        ChannelCatalogModule,
         BrokerModule,
         AuthModule,
         HealthModule,
@@ -48,7 +46,7 @@ export class AppModule {
         PublishingModule,
         StateModule,
         EventsModule,
-        PortalModule,
+        PortalSiteModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, HttpDrain],
     };

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { ProblemCode } from './common/problem/problem';
 import { version } from './status/version';
+import { ErrorCode } from './domain/errors';
 
 const PROBLEM_SCHEMA = {
   type: 'object',
@@ -12,7 +12,7 @@ const PROBLEM_SCHEMA = {
     title: { type: 'string', example: 'Not Found' },
     status: { type: 'integer', example: 404 },
     detail: { type: 'string', example: 'Channel news does not exist.' },
-    code: { type: 'string', enum: Object.values(ProblemCode).sort() },
+    code: { type: 'string', enum: Object.values(ErrorCode).sort() },
     instance: { type: 'string' },
     requestId: { type: 'string', description: 'The request id, also sent as the X-Request-Id header (send your own X-Request-Id to choose it); quote it when reporting.' },
     correlationId: { type: 'string', description: 'Set on 500s; quote it when reporting.' },

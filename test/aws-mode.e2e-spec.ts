@@ -198,6 +198,21 @@ describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double
     expect(JSON.stringify(user.body)).not.toContain('PRIVATE KEY');
   });
 
+  it('a registration IoT would refuse is refused before it is stored: not listed, no direct message to it', async () => {
+    // Not a Cognito identity (WEBSOCKET), not a valid thing name (OPENSSL): both ids pass the API's own pattern.
+    expectProblem(await request(t.url).post('/v1/registrations').set(t.auth('player-1')).send({ connectionType: 'WEBSOCKET' }), 400, 'VALIDATION_FAILED');
+    expectProblem(await request(t.url).post('/v1/admin/registrations').set(admin).send({ connectionType: 'OPENSSL', clientId: 'device.42' }), 400, 'VALIDATION_FAILED');
+    for (const clientId of ['player-1', 'device.42']) {
+      expectProblem(await request(t.url).get(`/v1/admin/users/${clientId}`).set(admin), 404, 'USER_NOT_FOUND');
+      const direct = await request(t.url).post('/v1/messages/direct').set(t.auth('svc', 'service')).send({ channel: 'news', clientId, message: 'x' });
+      expectProblem(direct, 404, 'USER_NOT_FOUND');
+    }
+    const listed = (await request(t.url).get('/v1/admin/users?limit=100').set(admin)).body.users.map((u: { clientId: string }) => u.clientId);
+    expect(listed).not.toContain('player-1');
+    expect(listed).not.toContain('device.42');
+    expect(calls.some((c) => c.path.includes('player-1') || c.path.includes('device.42'))).toBe(false);
+  });
+
   it('publishes broadcasts and direct messages through iot-data Publish (QoS 1)', async () => {
     const broadcast = await request(t.url).post('/v1/messages/broadcast').set(t.auth('svc', 'service')).send({ channel: 'news', message: 'season 2' });
     expect(broadcast.status).toBe(202);

@@ -1,8 +1,9 @@
 import request from 'supertest';
-import { Broker, BrokerUnavailableError } from '../src/broker/broker';
+import { Broker } from '../src/broker/broker';
 import { MosquittoSub, mosquittoPub, writeIdentity } from './support/mosquitto';
 import { sleep, TestMqttClient } from './support/mqtt';
 import { expectProblem, TestApp } from './support/test-app';
+import { BrokerUnavailableError } from '../src/domain/errors';
 
 const PREFIX = 'webcommunicator/dev';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import request from 'supertest';
-import { PORTAL_CSP } from '../src/portal/portal.module';
+import { PORTAL_CSP } from '../src/portal-site/portal-site.module';
 import { launchChromium } from './support/browser';
 import { sleep, TestMqttClient } from './support/mqtt';
 import { TestApp } from './support/test-app';

@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import jwt from 'jsonwebtoken';
 import { resolveJwtSecret } from '../common/auth/auth-keys';
-import { isClientId } from '../common/ids';
+import { isClientId } from '../domain/ids';
 import { ConfigError, loadConfig } from '../config/app-config';
+import { errorMessage } from '../domain/errors';
 
 /**
  * Mints a bearer token for trying the service: signed with AUTH_JWT_SECRET or,
@@ -67,7 +68,7 @@ function main(): void {
 try {
   main();
 } catch (error) {
-  const message = error instanceof ConfigError ? error.problems.join('\n') : error instanceof Error ? error.message : String(error);
+  const message = error instanceof ConfigError ? error.problems.join('\n') : errorMessage(error);
   process.stderr.write(`token: ${message}\n(npm run -s token -- --help for usage)\n`);
   process.exit(1);
 }

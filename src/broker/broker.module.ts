@@ -1,16 +1,21 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { AppConfig } from '../config/app-config';
-import { ChannelCatalog } from '../channels/catalog/channel-catalog';
+import { Topics } from '../domain/topics';
 import { MetricsService } from '../metrics/metrics.service';
+import { ChannelCatalog } from '../store/channel-catalog';
 import { ClientRepository } from '../store/client.repository';
+import { StoreModule } from '../store/store.module';
 import { AwsIotBroker } from './aws-iot/aws-iot-broker';
 import { Broker } from './broker';
 import { EmbeddedBroker } from './embedded/embedded-broker';
 
-/** The broker port; the driver is chosen once here from the validated config. */
-@Global()
+/**
+ * The broker port (the driver is chosen once here from the validated config) and
+ * the topic scheme. Not global: a module that publishes or grants rights imports this one.
+ */
 @Module({
+  imports: [StoreModule],
   providers: [
     {
       provide: Broker,
@@ -24,7 +29,8 @@ import { EmbeddedBroker } from './embedded/embedded-broker';
         }
       },
     },
+    { provide: Topics, inject: [AppConfig], useFactory: (config: AppConfig) => new Topics(config.broker.topicPrefix) },
   ],
-  exports: [Broker],
+  exports: [Broker, Topics],
 })
 export class BrokerModule {}

@@ -1,7 +1,7 @@
-import type { ChannelDefinition } from '../store/channel.repository';
-import type { ClientRecord, ConnectionType } from '../store/client.repository';
-import type { StateRepository } from '../store/state.repository';
+import type { ChannelDefinition } from '../domain/channel';
+import type { ClientRecord, ConnectionType } from '../domain/client';
 import type { ShadowRequestKind } from '../common/shadow-topics';
+import type { StateRepository } from '../store/state.repository';
 
 export interface BrokerEndpoint {
   /** Host name clients connect to. */
@@ -26,17 +26,20 @@ export interface PublishOptions {
   qos?: 0 | 1;
 }
 
+/** How the service's own components (the `mqtt` events transport) reach the broker over MQTT. */
+export interface InternalMqttEndpoint {
+  /** e.g. `mqtt://127.0.0.1:<port>`: loopback only. */
+  url: string;
+  username: string;
+  /** Random per process; never logged. */
+  password: string;
+  /** The topic level the endpoint is confined to (no registered client can read or write under it). */
+  topicRoot: string;
+}
+
 export interface ConnectionState {
   connected: boolean;
   lastSeenAt?: string;
-}
-
-/** Thrown by a driver when the broker can't take a message or a change right now (HTTP 503). */
-export class BrokerUnavailableError extends Error {
-  constructor(message = 'broker unavailable', options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'BrokerUnavailableError';
-  }
 }
 
 /** A client's request on its own shadow topic `$aws/things/{clientId}/shadow/{kind}` (embedded broker). */
@@ -90,6 +93,19 @@ export abstract class Broker {
 
   /** Throws when the broker can't serve. Used by readiness. */
   abstract checkHealth(): Promise<void>;
+
+  /**
+   * The broker's own MQTT endpoint for the service's internal clients, or undefined when the
+   * driver has none (AWS IoT: the events transport then needs EVENTS_URL).
+   */
+  abstract internalMqttEndpoint(): InternalMqttEndpoint | undefined;
+
+  /**
+   * Throws a ValidationFailedError when this broker can't serve a client with this id over this
+   * connection type. Registration calls it before anything is stored, so a registration the
+   * broker would refuse leaves nothing behind. By default, any id the API accepts will do.
+   */
+  checkClientId(_clientId: string, _connectionType: ConnectionType): void {}
 
   /**
    * State documents the broker keeps itself (AWS IoT Device Shadows), which also

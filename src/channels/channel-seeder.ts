@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { ProblemException } from '../common/problem/problem';
-import { type ChannelDefinition, ChannelRepository } from '../store/channel.repository';
-import { ChannelCatalog } from './catalog/channel-catalog';
+import { ChannelRepository } from '../store/channel.repository';
+import { ChannelCatalog } from '../store/channel-catalog';
 import { ChannelsService } from './channels.service';
+import type { ChannelDefinition } from '../domain/channel';
+import { DomainError } from '../domain/errors';
 
 /**
  * Seeds the channel table from CHANNELS_FILE at start. Channels that already
@@ -36,7 +37,7 @@ export class ChannelSeeder implements OnModuleInit {
       try {
         channel = await this.service.validateDefinition(name, raw, existing);
       } catch (error) {
-        const detail = error instanceof ProblemException ? `${error.detail} ${JSON.stringify(error.extra.errors ?? [])}` : String(error);
+        const detail = error instanceof DomainError ? `${error.message} ${JSON.stringify(error.errors ?? [])}` : String(error);
         throw new Error(`CHANNELS_FILE ${this.config.channelsFile}: ${detail}`);
       }
       await this.channels.put(channel);

@@ -14,8 +14,8 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import { CHANNEL_NAME_PATTERN } from '../common/ids';
-import { CHANNEL_TYPES, type ChannelDefinition, type ChannelType } from '../store/channel.repository';
+import { CHANNEL_NAME_PATTERN } from '../domain/ids';
+import { CHANNEL_TYPES, type ChannelDefinition, type ChannelType } from '../domain/channel';
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024;
 export const MAX_MESSAGE_BYTES_LIMIT = 131_072;

@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Caller } from '../common/auth/auth.decorators';
-import type { Principal } from '../common/auth/principal';
+import type { ApiCaller } from '../common/auth/api-caller';
 import { SubscriptionListResponseDto } from './channel.dto';
 import { ChannelsService } from './channels.service';
 
@@ -13,7 +13,7 @@ export class ChannelsController {
 
   /** The topics the caller should subscribe to: every broadcast topic and its own private topics. */
   @Get()
-  async listSubscriptions(@Caller() caller: Principal): Promise<SubscriptionListResponseDto> {
+  async listSubscriptions(@Caller() caller: ApiCaller): Promise<SubscriptionListResponseDto> {
     return { subscriptions: await this.channels.subscriptions(caller.clientId) };
   }
 }

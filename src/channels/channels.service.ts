@@ -1,16 +1,17 @@
-import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { Broker } from '../broker/broker';
-import { isChannelName } from '../common/ids';
-import { ProblemCode, ProblemException, type ProblemFieldError } from '../common/problem/problem';
+import { isChannelName } from '../domain/ids';
 import { flattenValidationErrors } from '../common/problem/validation';
-import { Topics } from '../common/topics';
-import { type ChannelDefinition, ChannelRepository } from '../store/channel.repository';
+import { Topics } from '../domain/topics';
+import { ChannelRepository } from '../store/channel.repository';
 import { ClientRepository } from '../store/client.repository';
-import { ChannelCatalog } from './catalog/channel-catalog';
+import { ChannelCatalog } from '../store/channel-catalog';
 import { DEFAULT_MAX_MESSAGE_BYTES, PutChannelRequestDto, type SubscriptionResponseDto } from './channel.dto';
 import { MessageSchemas } from './message-schemas';
+import type { ChannelDefinition } from '../domain/channel';
+import { ChannelInUseError, ChannelNotFoundError, ClientBannedError, type FieldError, ValidationFailedError } from '../domain/errors';
 
 @Injectable()
 export class ChannelsService {
@@ -47,10 +48,10 @@ export class ChannelsService {
     const all = await this.catalog.refresh();
     const dependants = all.filter((c) => c.communicationChannel === name).map((c) => c.name);
     if (dependants.length > 0) {
-      throw new ProblemException(HttpStatus.CONFLICT, ProblemCode.CHANNEL_IN_USE, `Channel ${name} carries ${dependants.join(', ')} (communicationChannel); change or delete those first.`);
+      throw new ChannelInUseError(name, dependants);
     }
     if (!(await this.channels.delete(name))) {
-      throw ProblemException.notFound(ProblemCode.CHANNEL_NOT_FOUND, `Channel ${name} does not exist.`);
+      throw new ChannelNotFoundError(name);
     }
     await this.changed();
     this.logger.log({ audit: 'channel.delete', channel: name }, 'channel deleted');
@@ -60,7 +61,7 @@ export class ChannelsService {
   async subscriptions(clientId: string): Promise<SubscriptionResponseDto[]> {
     const record = await this.clients.get(clientId);
     if (record?.status === 'BANNED') {
-      throw ProblemException.forbidden(ProblemCode.CLIENT_BANNED, 'This client is banned.');
+      throw new ClientBannedError(clientId);
     }
     const channels = await this.catalog.all();
     return channels
@@ -84,9 +85,9 @@ export class ChannelsService {
     const dto = raw instanceof PutChannelRequestDto ? raw : plainToInstance(PutChannelRequestDto, raw);
     const shapeErrors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
     if (shapeErrors.length > 0) {
-      throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, `Channel ${name} is invalid.`, flattenValidationErrors(shapeErrors));
+      throw new ValidationFailedError(`Channel ${name} is invalid.`, flattenValidationErrors(shapeErrors));
     }
-    const errors: ProblemFieldError[] = [];
+    const errors: FieldError[] = [];
     if (dto.name !== undefined && dto.name !== name) {
       errors.push({ field: '/name', message: `must equal the channel name in the path (${name})` });
     }
@@ -115,7 +116,7 @@ export class ChannelsService {
       errors.push(...this.schemas.check(dto.messageSchema));
     }
     if (errors.length > 0) {
-      throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, `Channel ${name} is invalid.`, errors);
+      throw new ValidationFailedError(`Channel ${name} is invalid.`, errors);
     }
     return {
       name,
@@ -130,7 +131,7 @@ export class ChannelsService {
 
   private assertName(name: string): void {
     if (!isChannelName(name)) {
-      throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, 'Channel names match ^[A-Za-z0-9_-]{1,64}$.', [
+      throw new ValidationFailedError('Channel names match ^[A-Za-z0-9_-]{1,64}$.', [
         { field: '/channel', message: 'must match ^[A-Za-z0-9_-]{1,64}$' },
       ]);
     }

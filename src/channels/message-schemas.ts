@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import type { ChannelDefinition } from '../store/channel.repository';
+import type { ChannelDefinition } from '../domain/channel';
 
 export interface SchemaProblem {
   field: string;

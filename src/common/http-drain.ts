@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyInstance } from 'fastify';
-import { ProblemCode, problemType } from './problem/problem';
+import { problemType } from './problem/problem';
+import { ErrorCode } from '../domain/errors';
 
 /**
  * Graceful shutdown, first step: refuse new requests (503 SHUTTING_DOWN) and
@@ -21,7 +22,7 @@ export class HttpDrain {
           .header('Retry-After', '5')
           .header('Connection', 'close')
           .header('Content-Type', 'application/problem+json; charset=utf-8')
-          .send(JSON.stringify({ type: problemType(ProblemCode.SHUTTING_DOWN), title: 'Service Unavailable', status: 503, detail: 'The service is shutting down; retry on another instance.', code: ProblemCode.SHUTTING_DOWN, instance: request.url.split('?')[0] }));
+          .send(JSON.stringify({ type: problemType(ErrorCode.SHUTTING_DOWN), title: 'Service Unavailable', status: 503, detail: 'The service is shutting down; retry on another instance.', code: ErrorCode.SHUTTING_DOWN, instance: request.url.split('?')[0] }));
         return;
       }
       this.inflight += 1;

@@ -1,4 +1,4 @@
-import { isClientId } from './ids';
+import { isClientId } from '../domain/ids';
 
 /**
  * AWS IoT's classic (unnamed) Device Shadow topics, `$aws/things/{thingName}/shadow/...`,

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 
 export type BrokerDriver = 'embedded' | 'aws-iot';
 export type StoreDriver = 'embedded' | 'dynamodb';
-export type EventsTransport = 'mqtt' | 'rmq' | 'none';
+export type EventsTransportKind = 'mqtt' | 'rmq' | 'none';
 
 /**
  * The validated, typed configuration. Built once from the environment by
@@ -94,7 +94,7 @@ export class AppConfig {
   };
 
   events: {
-    transport: EventsTransport;
+    transport: EventsTransportKind;
     url?: string;
     queue: string;
     prefetch: number;
@@ -213,7 +213,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     r.problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URI is required unless BROKER and STORE are both embedded');
   }
 
-  const eventsTransport = r.oneOf<EventsTransport>('EVENTS_TRANSPORT', ['mqtt', 'rmq', 'none'], brokerDriver === 'embedded' ? 'mqtt' : 'none');
+  const eventsTransport = r.oneOf<EventsTransportKind>('EVENTS_TRANSPORT', ['mqtt', 'rmq', 'none'], brokerDriver === 'embedded' ? 'mqtt' : 'none');
   const eventsUrl = r.url('EVENTS_URL', ['amqp:', 'amqps:', 'mqtt:', 'mqtts:', 'ws:', 'wss:']);
   if (eventsTransport === 'rmq' && eventsUrl === undefined) {
     r.problems.push('EVENTS_URL is required when EVENTS_TRANSPORT=rmq');

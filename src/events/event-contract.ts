@@ -1,6 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { CHANNEL_NAME_PATTERN, CLIENT_ID_PATTERN } from '../common/ids';
-import { ProblemCode, type ProblemFieldError } from '../common/problem/problem';
+import { CHANNEL_NAME_PATTERN, CLIENT_ID_PATTERN } from '../domain/ids';
+import { ErrorCode, type FieldError } from '../domain/errors';
 
 /** The cross-service event patterns (API.md section 3). */
 export const EVENT_PATTERNS = {
@@ -28,8 +28,8 @@ export interface DirectEvent {
 export type ValidEvent =
   { pattern: typeof EVENT_PATTERNS.broadcast; payload: BroadcastEvent } | { pattern: typeof EVENT_PATTERNS.direct; payload: DirectEvent };
 
-/** Why an event was dead-lettered: a ProblemCode of the publishing pipeline, or one of the wire format's own. */
-export type EventRejectionCode = ProblemCode | 'UNKNOWN_PATTERN';
+/** Why an event was dead-lettered: an ErrorCode of the publishing pipeline, or one of the wire format's own. */
+export type EventRejectionCode = ErrorCode | 'UNKNOWN_PATTERN';
 
 export interface EventRejection {
   code: EventRejectionCode;
@@ -70,11 +70,11 @@ export function decodeEvent(pattern: unknown, data: unknown): DecodedEvent {
 }
 
 export function rejectMalformedJson(detail: string, pattern?: string): DecodedEvent {
-  return { ok: false, pattern, rejection: { code: ProblemCode.MALFORMED_JSON, detail } };
+  return { ok: false, pattern, rejection: { code: ErrorCode.MALFORMED_JSON, detail } };
 }
 
 export function rejectInvalid(detail: string, pattern?: string): DecodedEvent {
-  return { ok: false, pattern, rejection: { code: ProblemCode.VALIDATION_FAILED, detail } };
+  return { ok: false, pattern, rejection: { code: ErrorCode.VALIDATION_FAILED, detail } };
 }
 
 const id = { type: 'string', pattern: EVENT_ID_PATTERN.source };
@@ -96,7 +96,7 @@ const SCHEMAS: Record<EventPatternName, object> = {
   },
 };
 
-function fieldErrors(errors: ErrorObject[] | null | undefined): ProblemFieldError[] {
+function fieldErrors(errors: ErrorObject[] | null | undefined): FieldError[] {
   return (errors ?? []).slice(0, 10).map((e) => {
     const params = e.params as { additionalProperty?: string; missingProperty?: string };
     if (e.keyword === 'additionalProperties' && params.additionalProperty !== undefined) {
@@ -134,7 +134,7 @@ export class EventValidator {
     return {
       ok: false,
       rejection: {
-        code: ProblemCode.VALIDATION_FAILED,
+        code: ErrorCode.VALIDATION_FAILED,
         detail: `Invalid ${pattern} event: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}.`,
       },
     };

@@ -1,12 +1,10 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { BrokerUnavailableError } from '../broker/broker';
-import { ProblemCode, ProblemException } from '../common/problem/problem';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { PublishingService } from '../publishing/publishing.service';
-import { StoreUnavailableError } from '../store/store-unavailable.error';
 import { DedupeWindow } from './dedupe-window';
 import { type DecodedEvent, type EventRejection, EventValidator, type ValidEvent } from './event-contract';
+import { DomainError, ErrorCode, errorMessage } from '../domain/errors';
 
 /** `senderId` of queue events in the publishing pipeline (events carry no `From`). */
 export const EVENTS_SENDER_ID = 'events';
@@ -132,7 +130,7 @@ export class EventRelay implements OnModuleDestroy {
             return {
               kind: 'rejected',
               rejection: {
-                code: ProblemCode.INTERNAL_ERROR,
+                code: ErrorCode.INTERNAL_ERROR,
                 detail: `Relaying failed ${unexpected} times with an unexpected error: ${errorMessage(error)}`,
               },
             };
@@ -174,28 +172,20 @@ export class EventRelay implements OnModuleDestroy {
 
 type Failure = { kind: 'invalid'; rejection: EventRejection } | { kind: 'transient' } | { kind: 'unexpected' };
 
-/** Invalid input (a 4xx problem) is dead-lettered; an unavailable broker or store (and 429/5xx) is retried. */
+/** A retryable domain error (broker or store unavailable, rate limited) is retried; any other is dead-lettered with its code. */
 function classify(error: unknown): Failure {
-  if (error instanceof ProblemException) {
-    const status = Number(error.status);
-    if (status === 429 || status >= 500) {
-      return { kind: 'transient' };
-    }
-    const errors = error.extra.errors?.map((e) => `${e.field} ${e.message}`).join('; ');
-    return { kind: 'invalid', rejection: { code: error.code, detail: errors ? `${error.detail} ${errors}` : error.detail } };
+  if (!(error instanceof DomainError)) {
+    return { kind: 'unexpected' };
   }
-  if (error instanceof BrokerUnavailableError || error instanceof StoreUnavailableError) {
+  if (error.retryable) {
     return { kind: 'transient' };
   }
-  return { kind: 'unexpected' };
+  const errors = error.errors?.map((e) => `${e.field} ${e.message}`).join('; ');
+  return { kind: 'invalid', rejection: { code: error.code, detail: errors ? `${error.message} ${errors}` : error.message } };
 }
 
 /** Exponential, capped, with ±20 % jitter so held deliveries don't retry in lockstep. */
 function backoff(attempt: number): number {
   const base = Math.min(FIRST_RETRY_MS * 2 ** (attempt - 1), MAX_RETRY_MS);
   return Math.round(base * (0.8 + Math.random() * 0.4));
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

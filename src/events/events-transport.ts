@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { Broker } from '../broker/broker';
-import { EmbeddedBroker, INTERNAL_TOPIC_PREFIX } from '../broker/embedded/embedded-broker';
 import { AppConfig } from '../config/app-config';
 import { Readiness } from '../health/readiness';
 import { EventsMqttServer } from './mqtt/events-mqtt.server';
@@ -115,16 +114,17 @@ export class EventsTransport implements OnApplicationShutdown {
 
   private createMqttServer(): EventsMqttServer {
     const external = this.config.events.url;
+    const internal = external === undefined ? this.broker.internalMqttEndpoint() : undefined;
     let connection: { url: string; username?: string; password?: string };
     let root: string;
     if (external !== undefined) {
       connection = { url: external };
       root = this.config.events.mqttTopicRoot;
-    } else if (this.broker instanceof EmbeddedBroker) {
-      const internal = this.broker.internalConnection();
-      connection = internal;
-      root = INTERNAL_TOPIC_PREFIX;
-      this.writeCredentials({ ...internal, eventsTopicPrefix: `${root}/events/`, deadLetterTopic: `${root}/dead-letters/events` });
+    } else if (internal !== undefined) {
+      const { topicRoot, ...credentials } = internal;
+      connection = credentials;
+      root = topicRoot;
+      this.writeCredentials({ ...credentials, eventsTopicPrefix: `${root}/events/`, deadLetterTopic: `${root}/dead-letters/events` });
     } else {
       // Config validation requires EVENTS_URL here; kept as a clear failure rather than a silent default.
       throw new Error('EVENTS_TRANSPORT=mqtt needs EVENTS_URL unless BROKER=embedded');

@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { BrokerModule } from '../broker/broker.module';
+import { HealthModule } from '../health/health.module';
 import { PublishingModule } from '../publishing/publishing.module';
 import { EventRelay } from './event-relay.service';
 import { EventsController } from './events.controller';
@@ -8,7 +10,7 @@ import { RmqEventConsumer } from './rmq/rmq-event.consumer';
 
 /** Cross-service events through @nestjs/microservices (RabbitMQ or MQTT); started by `startEvents`. */
 @Module({
-  imports: [PublishingModule],
+  imports: [BrokerModule, HealthModule, PublishingModule],
   controllers: [EventsController],
   providers: [EventRelay, EventsTransport, RmqEventConsumer, MqttEventConsumer],
   exports: [EventsTransport],

@@ -1,9 +1,9 @@
-import { Controller, Get, HttpStatus } from '@nestjs/common';
+import { Controller, Get } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
 import { Public } from '../common/auth/auth.decorators';
-import { ProblemCode, ProblemException } from '../common/problem/problem';
 import { Readiness } from './readiness';
+import { ErrorCode, errorMessage, NotReadyError } from '../domain/errors';
 
 const CHECK_TIMEOUT_MS = 3_000;
 
@@ -40,7 +40,7 @@ export class HealthController {
         await withTimeout(check());
         return session.up();
       } catch (error) {
-        return session.down({ message: error instanceof Error ? error.message : String(error) });
+        return session.down({ message: errorMessage(error) });
       }
     });
     try {
@@ -49,8 +49,8 @@ export class HealthController {
       const details = (error as { response?: { error?: Record<string, { message?: string }> } }).response?.error ?? {};
       const errors = Object.entries(details).map(([field, value]) => ({ field, message: value.message ?? 'down' }));
       const down = new Set(errors.map((e) => e.field));
-      const code = down.has('store') ? ProblemCode.STORE_UNAVAILABLE : down.has('broker') ? ProblemCode.BROKER_UNAVAILABLE : ProblemCode.EVENTS_UNAVAILABLE;
-      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, code, `Not ready: ${[...down].join(', ')} unavailable.`, { errors, retryAfterSeconds: 5 });
+      const code = down.has('store') ? ErrorCode.STORE_UNAVAILABLE : down.has('broker') ? ErrorCode.BROKER_UNAVAILABLE : ErrorCode.EVENTS_UNAVAILABLE;
+      throw new NotReadyError(code, `Not ready: ${[...down].join(', ')} unavailable.`, errors);
     }
   }
 }

@@ -1,13 +1,15 @@
-import { Global, Module, type OnModuleInit } from '@nestjs/common';
+import { Module, type OnModuleInit } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { Broker } from '../broker/broker';
+import { BrokerModule } from '../broker/broker.module';
 import { ClientRepository } from '../store/client.repository';
+import { StoreModule } from '../store/store.module';
 import { HealthController } from './health.controller';
 import { Readiness } from './readiness';
 
-@Global()
+/** Liveness and readiness; other modules add their own readiness checks through Readiness. */
 @Module({
-  imports: [TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
+  imports: [StoreModule, BrokerModule, TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
   controllers: [HealthController],
   providers: [Readiness],
   exports: [Readiness],

@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Caller, Roles } from '../common/auth/auth.decorators';
-import type { Principal } from '../common/auth/principal';
+import type { ApiCaller } from '../common/auth/api-caller';
 import { BroadcastRequestDto, PublishResultResponseDto, SendClientMessageRequestDto, SendDirectRequestDto } from './publishing.dto';
 import { PublishingService } from './publishing.service';
 
@@ -14,7 +14,7 @@ export class PublishingController {
   /** A client sends a message to a channel open to client sends; it is validated, then broadcast with `From` set. */
   @Post('channels/:channel/messages')
   @HttpCode(HttpStatus.ACCEPTED)
-  async sendClientMessage(@Param('channel') channel: string, @Body() body: SendClientMessageRequestDto, @Caller() caller: Principal): Promise<PublishResultResponseDto> {
+  async sendClientMessage(@Param('channel') channel: string, @Body() body: SendClientMessageRequestDto, @Caller() caller: ApiCaller): Promise<PublishResultResponseDto> {
     return this.publishing.publish({ source: 'client', senderId: caller.clientId, channel, message: body.message });
   }
 
@@ -22,7 +22,7 @@ export class PublishingController {
   @Post('messages/broadcast')
   @Roles('service', 'admin')
   @HttpCode(HttpStatus.ACCEPTED)
-  async broadcast(@Body() body: BroadcastRequestDto, @Caller() caller: Principal): Promise<PublishResultResponseDto> {
+  async broadcast(@Body() body: BroadcastRequestDto, @Caller() caller: ApiCaller): Promise<PublishResultResponseDto> {
     return this.publishing.publish({ source: caller.role === 'admin' ? 'admin' : 'service', senderId: caller.clientId, channel: body.channel, message: body.message });
   }
 
@@ -30,7 +30,7 @@ export class PublishingController {
   @Post('messages/direct')
   @Roles('service', 'admin')
   @HttpCode(HttpStatus.ACCEPTED)
-  async sendDirect(@Body() body: SendDirectRequestDto, @Caller() caller: Principal): Promise<PublishResultResponseDto> {
+  async sendDirect(@Body() body: SendDirectRequestDto, @Caller() caller: ApiCaller): Promise<PublishResultResponseDto> {
     return this.publishing.publish({
       source: caller.role === 'admin' ? 'admin' : 'service',
       senderId: caller.clientId,

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsString, Matches } from 'class-validator';
-import { CHANNEL_NAME_PATTERN, CLIENT_ID_PATTERN } from '../common/ids';
+import { CHANNEL_NAME_PATTERN, CLIENT_ID_PATTERN } from '../domain/ids';
 
 export class SendClientMessageRequestDto {
   /** The message text (often JSON). At most the channel's maxMessageBytes (UTF-8). */

@@ -1,12 +1,11 @@
-import { BrokerUnavailableError } from '../broker/broker';
-import { ChannelCatalog } from '../channels/catalog/channel-catalog';
+import { ChannelCatalog } from '../store/channel-catalog';
 import { MessageSchemas } from '../channels/message-schemas';
-import { ProblemException } from '../common/problem/problem';
-import { Topics } from '../common/topics';
+import { Topics } from '../domain/topics';
 import { loadConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { InMemoryChannelRepository, InMemoryClientRepository, RecordingBroker } from '../testing/fakes';
+import { InMemoryChannelRepository, InMemoryClientRepository, RecordingBroker } from '../../test/support/fakes';
 import { PublishingService } from './publishing.service';
+import { BrokerUnavailableError, DomainError } from '../domain/errors';
 
 describe('PublishingService', () => {
   const clients = new InMemoryClientRepository();
@@ -31,7 +30,7 @@ describe('PublishingService', () => {
       await promise;
       return 'OK';
     } catch (error) {
-      return error instanceof ProblemException ? error.code : (error as Error).name;
+      return error instanceof DomainError ? error.code : (error as Error).name;
     }
   }
 
@@ -67,7 +66,7 @@ describe('PublishingService', () => {
 
   it('passes broker failures through (503 upstream) and reports nothing as sent', async () => {
     broker.failPublish = new BrokerUnavailableError();
-    expect(await code(service.publish({ source: 'service', senderId: 's', channel: 'news', message: 'x' }))).toBe('BrokerUnavailableError');
+    expect(await code(service.publish({ source: 'service', senderId: 's', channel: 'news', message: 'x' }))).toBe('BROKER_UNAVAILABLE');
     expect(broker.published).toHaveLength(0);
   });
 

@@ -1,16 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { Broker } from '../broker/broker';
-import { ChannelCatalog } from '../channels/catalog/channel-catalog';
+import { ChannelCatalog } from '../store/channel-catalog';
 import { MessageSchemas } from '../channels/message-schemas';
-import { isChannelName, isClientId } from '../common/ids';
-import { ProblemCode, ProblemException } from '../common/problem/problem';
-import { Topics } from '../common/topics';
+import { isChannelName, isClientId } from '../domain/ids';
+import { Topics } from '../domain/topics';
 import { AppConfig } from '../config/app-config';
 import { type MessageSource, MetricsService } from '../metrics/metrics.service';
-import type { ChannelDefinition } from '../store/channel.repository';
 import { ClientRepository } from '../store/client.repository';
 import { RateLimiter } from './rate-limiter';
+import type { ChannelDefinition } from '../domain/channel';
+import {
+  ChannelNotFoundError,
+  ClientBannedError,
+  ClientSendDisabledError,
+  DomainError,
+  MessageSchemaMismatchError,
+  MessageTooLargeError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  RecipientBannedError,
+  UserNotFoundError,
+  WrongChannelTypeError,
+} from '../domain/errors';
 
 export interface PublishRequest {
   source: MessageSource;
@@ -42,7 +54,7 @@ export interface Envelope {
 /**
  * The one publishing pipeline, shared by HTTP broadcasts, direct messages,
  * client sends and queue events: resolve → authorize → size → schema → rate
- * limit → envelope → broker publish. Every refusal is a ProblemException with a
+ * limit → envelope → broker publish. Every refusal is a DomainError with a
  * stable code; nothing accepted is dropped silently.
  */
 @Injectable()
@@ -64,7 +76,7 @@ export class PublishingService {
     try {
       return await this.run(request);
     } catch (error) {
-      const reason = error instanceof ProblemException ? error.code : error instanceof Error ? error.name : 'UNKNOWN';
+      const reason = error instanceof DomainError ? error.code : error instanceof Error ? error.name : 'UNKNOWN';
       this.metrics.messagesRejected.inc({ reason, source: request.source });
       throw error;
     }
@@ -82,13 +94,13 @@ export class PublishingService {
     }
     const messageBytes = Buffer.byteLength(request.message, 'utf8');
     if (request.source === 'client' && messageBytes > channel.maxMessageBytes) {
-      throw new ProblemException(HttpStatus.PAYLOAD_TOO_LARGE, ProblemCode.MESSAGE_TOO_LARGE, `The message is ${messageBytes} bytes; channel ${channel.name} takes at most ${channel.maxMessageBytes}.`);
+      throw new MessageTooLargeError(`The message is ${messageBytes} bytes; channel ${channel.name} takes at most ${channel.maxMessageBytes}.`);
     }
     this.checkSchema(channel, request.message);
     if (request.source === 'client' && channel.rateLimit !== undefined) {
       const wait = this.limiter.take(`${channel.name}\u0000${request.senderId}`, channel.rateLimit);
       if (wait > 0) {
-        throw new ProblemException(HttpStatus.TOO_MANY_REQUESTS, ProblemCode.RATE_LIMITED, `Channel ${channel.name} allows ${channel.rateLimit.messages} messages per ${channel.rateLimit.perSeconds} s per client.`, { retryAfterSeconds: wait });
+        throw new RateLimitedError(`Channel ${channel.name} allows ${channel.rateLimit.messages} messages per ${channel.rateLimit.perSeconds} s per client.`, wait);
       }
     }
     const envelope: Envelope = {
@@ -100,7 +112,7 @@ export class PublishingService {
     };
     const payload = Buffer.from(JSON.stringify(envelope), 'utf8');
     if (payload.length > this.config.broker.maxPayloadBytes) {
-      throw new ProblemException(HttpStatus.PAYLOAD_TOO_LARGE, ProblemCode.PAYLOAD_TOO_LARGE, `The envelope would be ${payload.length} bytes; the broker takes at most ${this.config.broker.maxPayloadBytes} (MAX_PAYLOAD_BYTES).`);
+      throw new PayloadTooLargeError(`The envelope would be ${payload.length} bytes; the broker takes at most ${this.config.broker.maxPayloadBytes} (MAX_PAYLOAD_BYTES).`);
     }
     const delivery = this.catalog.deliveryChannel(channel);
     const topic = direct ? this.topics.private(delivery, request.targetClientId!) : this.topics.broadcast(delivery);
@@ -113,34 +125,34 @@ export class PublishingService {
   private async resolve(name: string): Promise<ChannelDefinition> {
     const channel = isChannelName(name) ? await this.catalog.get(name) : undefined;
     if (channel === undefined) {
-      throw ProblemException.notFound(ProblemCode.CHANNEL_NOT_FOUND, `Channel ${String(name).slice(0, 64)} does not exist.`);
+      throw new ChannelNotFoundError(String(name).slice(0, 64));
     }
     return channel;
   }
 
   private checkType(channel: ChannelDefinition, type: 'BROADCAST' | 'PRIVATE'): void {
     if (!channel.types.includes(type)) {
-      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, type === 'PRIVATE' ? ProblemCode.CHANNEL_NOT_PRIVATE : ProblemCode.CHANNEL_NOT_BROADCAST, `Channel ${channel.name} has no ${type} delivery.`);
+      throw new WrongChannelTypeError(channel.name, type);
     }
   }
 
   private async authorizeClient(senderId: string, channel: ChannelDefinition): Promise<void> {
     const sender = await this.clients.get(senderId);
     if (sender?.status === 'BANNED') {
-      throw ProblemException.forbidden(ProblemCode.CLIENT_BANNED, 'This client is banned.');
+      throw new ClientBannedError(senderId);
     }
     if (!channel.clientSend) {
-      throw ProblemException.forbidden(ProblemCode.CLIENT_SEND_DISABLED, `Channel ${channel.name} does not accept messages from clients.`);
+      throw new ClientSendDisabledError(channel.name);
     }
   }
 
   private async checkRecipient(clientId: string): Promise<void> {
     const recipient = isClientId(clientId) ? await this.clients.get(clientId) : undefined;
     if (recipient === undefined) {
-      throw ProblemException.notFound(ProblemCode.USER_NOT_FOUND, `Client ${clientId.slice(0, 128)} is not registered.`);
+      throw new UserNotFoundError(clientId.slice(0, 128));
     }
     if (recipient.status === 'BANNED') {
-      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, ProblemCode.RECIPIENT_BANNED, `Client ${clientId} is banned and can't receive messages.`);
+      throw new RecipientBannedError(clientId);
     }
   }
 
@@ -152,11 +164,11 @@ export class PublishingService {
     try {
       parsed = JSON.parse(message);
     } catch {
-      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, ProblemCode.MESSAGE_SCHEMA_MISMATCH, `Channel ${channel.name} takes JSON messages; this one is not valid JSON.`);
+      throw new MessageSchemaMismatchError(`Channel ${channel.name} takes JSON messages; this one is not valid JSON.`);
     }
     const errors = this.schemas.validate(channel, parsed);
     if (errors.length > 0) {
-      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, ProblemCode.MESSAGE_SCHEMA_MISMATCH, `The message does not match channel ${channel.name}'s schema.`, { errors });
+      throw new MessageSchemaMismatchError(`The message does not match channel ${channel.name}'s schema.`, errors);
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { RateLimit } from '../store/channel.repository';
+import type { RateLimit } from '../domain/channel';
 
 interface Bucket {
   tokens: number;

@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Caller, Roles } from '../common/auth/auth.decorators';
-import type { Principal } from '../common/auth/principal';
+import type { ApiCaller } from '../common/auth/api-caller';
 import { RegisterClientRequestDto, RegisterPortalClientRequestDto, RegistrationResponseDto } from './registration.dto';
 import { RegistrationService } from './registration.service';
 
@@ -14,7 +14,7 @@ export class RegistrationController {
   /** Registers the caller and returns its broker credentials. Registering again refreshes them. */
   @Post('registrations')
   @HttpCode(HttpStatus.CREATED)
-  async registerClient(@Caller() caller: Principal, @Body() body: RegisterClientRequestDto): Promise<RegistrationResponseDto> {
+  async registerClient(@Caller() caller: ApiCaller, @Body() body: RegisterClientRequestDto): Promise<RegistrationResponseDto> {
     return this.registration.registerClient(caller, body.connectionType);
   }
 
@@ -22,7 +22,7 @@ export class RegistrationController {
   @Post('admin/registrations')
   @Roles('admin')
   @HttpCode(HttpStatus.CREATED)
-  async registerPortalClient(@Caller() caller: Principal, @Body() body: RegisterPortalClientRequestDto): Promise<RegistrationResponseDto> {
+  async registerPortalClient(@Caller() caller: ApiCaller, @Body() body: RegisterPortalClientRequestDto): Promise<RegistrationResponseDto> {
     return this.registration.registerPortalClient(caller, body.connectionType, body.clientId);
   }
 }

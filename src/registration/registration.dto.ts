@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, Matches } from 'class-validator';
-import { CLIENT_ID_PATTERN } from '../common/ids';
-import { CONNECTION_TYPES, type ConnectionType } from '../store/client.repository';
+import type { BrokerEndpoint, IssuedCredentials } from '../broker/broker';
+import { CLIENT_ID_PATTERN } from '../domain/ids';
+import { CONNECTION_TYPES, type ConnectionType } from '../domain/client';
 
 export class RegisterClientRequestDto {
   /** WEBSOCKET: MQTT over WebSocket with a connection token. OPENSSL: MQTT over TLS with a client certificate. */
@@ -18,7 +19,10 @@ export class RegisterPortalClientRequestDto extends RegisterClientRequestDto {
   clientId?: string;
 }
 
-export class RegistrationResponseDto {
+/** What a client learns of its credentials: everything issued but the certificate's ARN (an AWS detail, kept in the store). */
+type ReturnedCredentials = Omit<IssuedCredentials, 'certificateArn'>;
+
+export class RegistrationResponseDto implements ReturnedCredentials {
   /** The MQTT client id to connect with. */
   clientId: string;
 
@@ -51,4 +55,14 @@ export class RegistrationResponseDto {
   caCertificatePem?: string;
 
   certificateId?: string;
+}
+
+export function toRegistrationResponse(
+  clientId: string,
+  connectionType: ConnectionType,
+  endpoint: BrokerEndpoint,
+  credentials: IssuedCredentials,
+): RegistrationResponseDto {
+  const { certificateArn, ...returned } = credentials;
+  return { clientId, connectionType, status: 'REGISTERED', endpoint: endpoint.endpoint, port: endpoint.port, url: endpoint.url, ...returned };
 }

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { Broker, type IssuedCredentials } from '../broker/broker';
-import type { Principal } from '../common/auth/principal';
-import { ProblemCode, ProblemException } from '../common/problem/problem';
+import type { ApiCaller } from '../common/auth/api-caller';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { ClientRepository, type ConnectionType } from '../store/client.repository';
-import type { RegistrationResponseDto } from './registration.dto';
+import { ClientRepository } from '../store/client.repository';
+import { type RegistrationResponseDto, toRegistrationResponse } from './registration.dto';
+import type { ConnectionType } from '../domain/client';
+import { OpensslNotEnabledError } from '../domain/errors';
 
 @Injectable()
 export class RegistrationService {
@@ -20,9 +21,9 @@ export class RegistrationService {
   ) {}
 
   /** A plain client registers itself (receive-only rights). */
-  async registerClient(caller: Principal, connectionType: ConnectionType): Promise<RegistrationResponseDto> {
+  async registerClient(caller: ApiCaller, connectionType: ConnectionType): Promise<RegistrationResponseDto> {
     if (connectionType === 'OPENSSL' && !this.config.registration.clientOpenssl) {
-      throw ProblemException.forbidden(ProblemCode.OPENSSL_NOT_ENABLED, 'OPENSSL registration is not enabled for clients (REGISTRATION_CLIENT_OPENSSL).');
+      throw new OpensslNotEnabledError();
     }
     return this.register(caller.clientId, connectionType, false);
   }
@@ -31,12 +32,14 @@ export class RegistrationService {
    * An admin registers a portal client (WEBSOCKET: the portal page or an editor,
    * with live-view rights) or a device (OPENSSL: plain receive-only rights).
    */
-  async registerPortalClient(caller: Principal, connectionType: ConnectionType, clientId?: string): Promise<RegistrationResponseDto> {
+  async registerPortalClient(caller: ApiCaller, connectionType: ConnectionType, clientId?: string): Promise<RegistrationResponseDto> {
     const id = clientId ?? (connectionType === 'WEBSOCKET' ? caller.clientId : `device-${randomUUID()}`);
     return this.register(id, connectionType, connectionType === 'WEBSOCKET');
   }
 
   private async register(clientId: string, connectionType: ConnectionType, portalClient: boolean): Promise<RegistrationResponseDto> {
+    // Before anything is stored: a registration the broker can't serve must leave no client behind.
+    this.broker.checkClientId(clientId, connectionType);
     const input = { clientId, connectionType, portalClient, now: new Date().toISOString() };
     let credentials: IssuedCredentials;
     if (this.broker.issuesCredentialsLocally) {
@@ -56,19 +59,6 @@ export class RegistrationService {
     const endpoint = await this.broker.endpoint(connectionType);
     this.metrics.registrations.inc({ connection_type: connectionType, portal: String(portalClient) });
     this.logger.log({ clientId, connectionType, portalClient, certificateId: credentials.certificateId }, 'client registered');
-    return {
-      clientId,
-      connectionType,
-      status: 'REGISTERED',
-      endpoint: endpoint.endpoint,
-      port: endpoint.port,
-      url: endpoint.url,
-      connectionToken: credentials.connectionToken,
-      connectionTokenExpiresAt: credentials.connectionTokenExpiresAt,
-      certificatePem: credentials.certificatePem,
-      privateKeyPem: credentials.privateKeyPem,
-      caCertificatePem: credentials.caCertificatePem,
-      certificateId: credentials.certificateId,
-    };
+    return toRegistrationResponse(clientId, connectionType, endpoint, credentials);
   }
 }

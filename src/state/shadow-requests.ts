@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { Broker, type ShadowRequest } from '../broker/broker';
-import { ProblemCode, ProblemException } from '../common/problem/problem';
+import { DomainError, ErrorCode, MalformedJsonError, ValidationFailedError } from '../domain/errors';
 import { shadowTopic } from '../common/shadow-topics';
 import { toProblem } from '../common/problem/to-problem';
 import { isJsonObject } from './state-document';
@@ -46,7 +46,7 @@ export class ShadowRequests implements OnModuleInit {
       if (kind === 'get') {
         const view = await this.state.get(clientId);
         if (view.version === 0) {
-          throw ProblemException.notFound(ProblemCode.NOT_FOUND, `No shadow exists with name: '${clientId}'`);
+          throw new DomainError(ErrorCode.NOT_FOUND, `No shadow exists with name: '${clientId}'`);
         }
         const state: Record<string, unknown> = { desired: view.desired, reported: view.reported };
         if (view.delta !== undefined) {
@@ -92,8 +92,8 @@ export class ShadowRequests implements OnModuleInit {
   }
 }
 
-function invalid(message: string, field = ''): ProblemException {
-  return ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, message, [{ field, message }]);
+function invalid(message: string, field = ''): ValidationFailedError {
+  return new ValidationFailedError(message, [{ field, message }]);
 }
 
 /** The request document; `/get` may be empty (AWS ignores its body apart from a client token). */
@@ -105,7 +105,7 @@ function parseRequest(payload: Buffer, emptyAllowed: boolean): Record<string, un
   try {
     body = JSON.parse(payload.toString('utf8'));
   } catch {
-    throw ProblemException.badRequest(ProblemCode.MALFORMED_JSON, 'Invalid JSON');
+    throw new MalformedJsonError('Invalid JSON');
   }
   if (!isJsonObject(body)) {
     throw invalid('The request document must be a JSON object.');

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Patch } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Caller, Roles } from '../common/auth/auth.decorators';
-import type { Principal } from '../common/auth/principal';
+import type { ApiCaller } from '../common/auth/api-caller';
 import { ClientIdParamPipe } from './client-id.pipe';
 import { ClientStateResponseDto, toClientStateResponse, UpdateStateRequestDto } from './state.dto';
 import { StateService } from './state.service';
@@ -14,13 +14,13 @@ export class StateController {
 
   /** The caller's own state document (AWS IoT classic shadow semantics). */
   @Get('state')
-  async getOwnState(@Caller() caller: Principal): Promise<ClientStateResponseDto> {
+  async getOwnState(@Caller() caller: ApiCaller): Promise<ClientStateResponseDto> {
     return toClientStateResponse(await this.state.get(caller.clientId));
   }
 
   /** Reports the caller's state: a client may change only `reported`. */
   @Patch('state')
-  async updateOwnState(@Body() body: UpdateStateRequestDto, @Caller() caller: Principal): Promise<ClientStateResponseDto> {
+  async updateOwnState(@Body() body: UpdateStateRequestDto, @Caller() caller: ApiCaller): Promise<ClientStateResponseDto> {
     const { current } = await this.state.update(caller.role, caller.clientId, body);
     return toClientStateResponse(current);
   }
@@ -38,7 +38,7 @@ export class StateController {
   async updateClientState(
     @Param('clientId', ClientIdParamPipe) clientId: string,
     @Body() body: UpdateStateRequestDto,
-    @Caller() caller: Principal,
+    @Caller() caller: ApiCaller,
   ): Promise<ClientStateResponseDto> {
     const { current } = await this.state.update(caller.role, clientId, body);
     return toClientStateResponse(current);

@@ -1,7 +1,7 @@
-import { HttpStatus, Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { Broker } from '../broker/broker';
-import type { Role } from '../common/auth/principal';
-import { ProblemCode, ProblemException } from '../common/problem/problem';
+import type { Role } from '../common/auth/api-caller';
+import { ClientBannedError, ForbiddenError, StateTooLargeError, UserNotFoundError, ValidationFailedError, VersionConflictError } from '../domain/errors';
 import { shadowTopic } from '../common/shadow-topics';
 import { ClientRepository } from '../store/client.repository';
 import { type StateRecord, StateRepository } from '../store/state.repository';
@@ -125,11 +125,7 @@ export class StateService {
       const reported = change.reported === undefined ? (stored?.reported ?? {}) : mergePatch(stored?.reported ?? {}, change.reported);
       const bytes = stateDocumentBytes({ desired, reported });
       if (bytes > MAX_STATE_DOCUMENT_BYTES) {
-        throw new ProblemException(
-          HttpStatus.PAYLOAD_TOO_LARGE,
-          ProblemCode.STATE_TOO_LARGE,
-          `The state document would be ${bytes} bytes; the limit is ${MAX_STATE_DOCUMENT_BYTES}.`,
-        );
+        throw new StateTooLargeError(`The state document would be ${bytes} bytes; the limit is ${MAX_STATE_DOCUMENT_BYTES}.`);
       }
       const next: StateRecord = { clientId, desired, reported, version: currentVersion + 1, updatedAt: new Date().toISOString() };
       const saved = await this.documents.save(stored, next);
@@ -148,21 +144,18 @@ export class StateService {
 
   private validate(role: Role, change: StateChange): void {
     if (change.desired === undefined && change.reported === undefined) {
-      throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, 'A state change needs `desired` or `reported`.', [
+      throw new ValidationFailedError('A state change needs `desired` or `reported`.', [
         { field: '', message: 'desired or reported is required' },
       ]);
     }
     if (role === 'client' && change.desired !== undefined) {
-      throw ProblemException.forbidden(
-        ProblemCode.FORBIDDEN,
-        'A client may change only its reported state; desired is set by services and admins.',
-      );
+      throw new ForbiddenError('A client may change only its reported state; desired is set by services and admins.');
     }
     for (const name of ['desired', 'reported'] as const) {
       const section = change[name];
       const problem = section === undefined ? undefined : sectionProblem(section, name);
       if (problem !== undefined) {
-        throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, `The ${name} state is invalid: ${problem}.`, [
+        throw new ValidationFailedError(`The ${name} state is invalid: ${problem}.`, [
           { field: `/${name}`, message: problem },
         ]);
       }
@@ -173,10 +166,10 @@ export class StateService {
   private async assertServed(clientId: string): Promise<void> {
     const client = await this.clients.get(clientId);
     if (client === undefined) {
-      throw ProblemException.notFound(ProblemCode.USER_NOT_FOUND, `Client ${clientId} is not registered.`);
+      throw new UserNotFoundError(clientId);
     }
     if (client.status === 'BANNED') {
-      throw ProblemException.forbidden(ProblemCode.CLIENT_BANNED, `Client ${clientId} is banned.`);
+      throw new ClientBannedError(clientId);
     }
   }
 
@@ -226,10 +219,10 @@ export class StateService {
   }
 }
 
-function versionConflict(given: number, current: number | undefined): ProblemException {
+function versionConflict(given: number, current: number | undefined): VersionConflictError {
   const detail =
     current === undefined
       ? `Version ${given} was changed by another writer; read the document again.`
       : `Version ${given} is not the current version (${current}); read the document again.`;
-  return new ProblemException(HttpStatus.CONFLICT, ProblemCode.VERSION_CONFLICT, detail);
+  return new VersionConflictError(detail);
 }

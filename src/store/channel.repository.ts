@@ -1,21 +1,4 @@
-export type ChannelType = 'BROADCAST' | 'PRIVATE';
-export const CHANNEL_TYPES: readonly ChannelType[] = ['BROADCAST', 'PRIVATE'];
-
-export interface RateLimit {
-  messages: number;
-  perSeconds: number;
-}
-
-/** A row of the ChannelData table. */
-export interface ChannelDefinition {
-  name: string;
-  types: ChannelType[];
-  communicationChannel?: string;
-  clientSend: boolean;
-  maxMessageBytes: number;
-  messageSchema?: Record<string, unknown>;
-  rateLimit?: RateLimit;
-}
+import type { ChannelDefinition } from '../domain/channel';
 
 /** Port: the channel table. */
 export abstract class ChannelRepository {

@@ -1,22 +1,4 @@
-export type ConnectionType = 'WEBSOCKET' | 'OPENSSL';
-export const CONNECTION_TYPES: readonly ConnectionType[] = ['WEBSOCKET', 'OPENSSL'];
-export type ClientStatus = 'REGISTERED' | 'BANNED';
-export const CLIENT_STATUSES: readonly ClientStatus[] = ['REGISTERED', 'BANNED'];
-
-/** A row of the ClientRegistry table. Times are ISO-8601 strings. */
-export interface ClientRecord {
-  clientId: string;
-  status: ClientStatus;
-  connectionType: ConnectionType;
-  portalClient: boolean;
-  registeredAt: string;
-  updatedAt: string;
-  bannedAt?: string;
-  banReason?: string;
-  certificateIds?: string[];
-  certificateArns?: string[];
-  lastSeenAt?: string;
-}
+import type { ClientRecord, ClientStatus, ConnectionType } from '../domain/client';
 
 export interface ClientPage {
   items: ClientRecord[];
@@ -42,22 +24,6 @@ export interface StatusChange {
   status: ClientStatus;
   reason?: string;
   now: string;
-}
-
-/** Thrown by `register` when the client is banned (checked atomically with the write). */
-export class ClientBannedError extends Error {
-  constructor(readonly clientId: string) {
-    super(`client ${clientId} is banned`);
-    this.name = 'ClientBannedError';
-  }
-}
-
-/** Thrown when a cursor can't be decoded. */
-export class InvalidCursorError extends Error {
-  constructor() {
-    super('invalid cursor');
-    this.name = 'InvalidCursorError';
-  }
 }
 
 /** Port: the client registry. */

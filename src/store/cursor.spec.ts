@@ -1,5 +1,5 @@
-import { InvalidCursorError } from './client.repository';
 import { decodeCursor, encodeCursor } from './cursor';
+import { InvalidCursorError } from '../domain/errors';
 
 describe('cursor', () => {
   it('round-trips a key', () => {

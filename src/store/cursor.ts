@@ -1,4 +1,4 @@
-import { InvalidCursorError } from './client.repository';
+import { InvalidCursorError } from '../domain/errors';
 
 const KEY_ATTRIBUTES = new Set(['ClientID', 'RegistrationStatus']);
 

@@ -1,17 +1,19 @@
-import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import { ChannelCatalog } from './channel-catalog';
 import { ChannelRepository } from './channel.repository';
 import { ClientRepository } from './client.repository';
 import { DynamoStore } from './dynamodb/dynamo-store';
 import { SqliteStore } from './sqlite/sqlite-store';
-import { StoreEngine } from './store-engine';
 import { StateRepository } from './state.repository';
+import { StoreEngine } from './store-engine';
 
 /**
  * The store: the repositories of the engine chosen by STORE: `embedded` = SQLite in-process (a file
- * under DATA_DIR, no listener), `dynamodb` = Amazon DynamoDB or a DYNAMODB_ENDPOINT.
+ * under DATA_DIR, no listener), `dynamodb` = Amazon DynamoDB or a DYNAMODB_ENDPOINT; and the channel
+ * table's read cache. Not global: a module that reads or writes the store imports this one, so the
+ * wiring shows who does.
  */
-@Global()
 @Module({
   providers: [
     {
@@ -23,8 +25,9 @@ import { StateRepository } from './state.repository';
     { provide: ClientRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.clients },
     { provide: ChannelRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.channels },
     { provide: StateRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.states },
+    ChannelCatalog,
   ],
-  exports: [ClientRepository, ChannelRepository, StateRepository],
+  exports: [ClientRepository, ChannelRepository, StateRepository, ChannelCatalog],
 })
 export class StoreModule implements OnApplicationShutdown {
   constructor(@Inject(StoreEngine) private readonly engine: StoreEngine) {}

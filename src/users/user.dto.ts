@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import type { ConnectionState } from '../broker/broker';
-import { CLIENT_STATUSES, type ClientRecord, type ClientStatus, CONNECTION_TYPES, type ConnectionType } from '../store/client.repository';
+import { CLIENT_STATUSES, type ClientStatus, CONNECTION_TYPES, type ConnectionType } from '../domain/client';
+import type { User, UserPage } from './users.service';
 
 export class ListUsersQueryDto {
   /** Only users with this status. */
@@ -75,7 +75,7 @@ export class UserListResponseDto {
   nextCursor?: string;
 }
 
-export function toUserResponse(record: ClientRecord, connection?: ConnectionState): UserResponseDto {
+export function toUserResponse({ record, connection }: User): UserResponseDto {
   return {
     clientId: record.clientId,
     status: record.status,
@@ -89,4 +89,8 @@ export function toUserResponse(record: ClientRecord, connection?: ConnectionStat
     connected: connection?.connected,
     lastSeenAt: connection?.lastSeenAt ?? record.lastSeenAt,
   };
+}
+
+export function toUserListResponse(page: UserPage): UserListResponseDto {
+  return { users: page.users.map(toUserResponse), nextCursor: page.nextCursor };
 }

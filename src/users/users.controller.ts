@@ -1,8 +1,8 @@
 import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Caller, Roles } from '../common/auth/auth.decorators';
-import type { Principal } from '../common/auth/principal';
-import { ListUsersQueryDto, SetUserStatusRequestDto, toUserResponse, UserListResponseDto, UserResponseDto } from './user.dto';
+import type { ApiCaller } from '../common/auth/api-caller';
+import { ListUsersQueryDto, SetUserStatusRequestDto, toUserListResponse, toUserResponse, UserListResponseDto, UserResponseDto } from './user.dto';
 import { UsersService } from './users.service';
 
 @ApiTags('admin')
@@ -15,20 +15,18 @@ export class UsersController {
   /** Registered clients, a page at a time (cursor pagination), optionally filtered by status. */
   @Get()
   async listUsers(@Query() query: ListUsersQueryDto): Promise<UserListResponseDto> {
-    const page = await this.users.list(query);
-    return { users: page.items.map((r) => toUserResponse(r, this.users.connection(r.clientId))), nextCursor: page.nextCursor };
+    return toUserListResponse(await this.users.list(query));
   }
 
   /** One client. */
   @Get(':clientId')
   async getUser(@Param('clientId') clientId: string): Promise<UserResponseDto> {
-    return toUserResponse(await this.users.get(clientId), this.users.connection(clientId));
+    return toUserResponse(await this.users.get(clientId));
   }
 
   /** Bans (closing live connections before returning) or un-bans a client. */
   @Patch(':clientId')
-  async setUserStatus(@Param('clientId') clientId: string, @Body() body: SetUserStatusRequestDto, @Caller() caller: Principal): Promise<UserResponseDto> {
-    const record = await this.users.setStatus(clientId, body.status, body.reason, caller.clientId);
-    return toUserResponse(record, this.users.connection(clientId));
+  async setUserStatus(@Param('clientId') clientId: string, @Body() body: SetUserStatusRequestDto, @Caller() caller: ApiCaller): Promise<UserResponseDto> {
+    return toUserResponse(await this.users.setStatus(clientId, body.status, body.reason, caller.clientId));
   }
 }

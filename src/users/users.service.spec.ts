@@ -1,6 +1,6 @@
-import { ProblemException } from '../common/problem/problem';
+import { UserNotFoundError } from '../domain/errors';
 import { MetricsService } from '../metrics/metrics.service';
-import { InMemoryClientRepository, RecordingBroker } from '../testing/fakes';
+import { InMemoryClientRepository, RecordingBroker } from '../../test/support/fakes';
 import { UsersService } from './users.service';
 
 describe('UsersService.setStatus', () => {
@@ -18,7 +18,7 @@ describe('UsersService.setStatus', () => {
   });
 
   it('writes the ban first, then revokes on the broker; counts a ban once', async () => {
-    const record = await service.setStatus('alice', 'BANNED', 'spam', 'root');
+    const { record } = await service.setStatus('alice', 'BANNED', 'spam', 'root');
     expect(record.status).toBe('BANNED');
     expect(broker.calls).toEqual(['revoke:alice']);
     await service.setStatus('alice', 'BANNED', undefined, 'root');
@@ -39,7 +39,7 @@ describe('UsersService.setStatus', () => {
   });
 
   it('unknown and invalid ids', async () => {
-    await expect(service.setStatus('nobody', 'BANNED', undefined, 'root')).rejects.toBeInstanceOf(ProblemException);
+    await expect(service.setStatus('nobody', 'BANNED', undefined, 'root')).rejects.toBeInstanceOf(UserNotFoundError);
     await expect(service.get('a/#')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   });
 });

@@ -1,12 +1,13 @@
 import { rmSync } from 'node:fs';
 import request from 'supertest';
-import { Broker, BrokerUnavailableError } from '../../src/broker/broker';
+import { Broker } from '../../src/broker/broker';
 import { EVENT_PATTERNS } from '../../src/events/event-contract';
 import { startEvents } from '../../src/events/start-events';
 import { sleep, type TestMqttClient } from '../support/mqtt';
 import { RABBITMQ_URL, Rabbit, closeAllRabbitConnections, uniqueQueue } from '../support/rabbit';
 import { TestApp } from '../support/test-app';
 import { PREFIX, eventCounts, eventually, idCounts, subscriber } from './events-helpers';
+import { BrokerUnavailableError } from '../../src/domain/errors';
 
 const { broadcast, direct } = EVENT_PATTERNS;
 

@@ -1,13 +1,14 @@
 import { ClientRMQ } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import request from 'supertest';
-import { Broker, BrokerUnavailableError } from '../../src/broker/broker';
+import { Broker } from '../../src/broker/broker';
 import { EVENT_PATTERNS } from '../../src/events/event-contract';
 import { DEAD_LETTER_HEADERS } from '../../src/events/rmq/rmq-event.consumer';
 import { sleep, type TestMqttClient } from '../support/mqtt';
 import { RABBITMQ_URL, Rabbit, eventsQueueOptions, uniqueQueue } from '../support/rabbit';
 import { TestApp } from '../support/test-app';
 import { PREFIX, eventCounts, eventually, idCounts, subscriber } from './events-helpers';
+import { BrokerUnavailableError } from '../../src/domain/errors';
 
 const { broadcast, direct } = EVENT_PATTERNS;
 

@@ -8,11 +8,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/app-config';
-import type { ChannelDefinition } from '../../src/store/channel.repository';
-import type { ClientRecord } from '../../src/store/client.repository';
 import { DynamoStore } from '../../src/store/dynamodb/dynamo-store';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store';
 import { DynaliteProcess, useFakeAwsCredentials } from '../support/dynalite';
+import type { ChannelDefinition } from '../../src/domain/channel';
+import type { ClientRecord } from '../../src/domain/client';
 
 class RecordingLogger {
   readonly lines: Array<{ level: string; message: unknown; context: unknown }> = [];

@@ -7,7 +7,7 @@ import { createApp } from '../../src/app.factory';
 import { resolveJwtSecret } from '../../src/common/auth/auth-keys';
 import { type AppConfig, loadConfig } from '../../src/config/app-config';
 import { startEvents } from '../../src/events/start-events';
-import { loopbackEnv } from '../../src/testing/loopback-env';
+import { loopbackEnv } from './loopback-env';
 
 export interface TestChannel {
   name: string;

@@ -29,14 +29,15 @@ import {
 } from '@aws-sdk/client-iot-data-plane';
 import { Logger } from '@nestjs/common';
 import type { AppConfig } from '../../config/app-config';
-import { ProblemException } from '../../common/problem/problem';
-import { BrokerUnavailableError } from '../broker';
+import { toProblem } from '../../common/problem/to-problem';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { AwsIotBroker } from './aws-iot-broker';
-import { awsConfig, catalogOf, clientRecord, FakeClientRepository, GAME_CHANNELS, IDENTITY_ID } from './testing/fakes';
+import { awsConfig, catalogOf, clientRecord, GAME_CHANNELS, IDENTITY_ID } from '../../../test/support/aws-iot';
+import { InMemoryClientRepository } from '../../../test/support/fakes';
 import { dataPlaneEndpoint } from './iot-clients';
 import { buildPolicies, POLICY_KINDS } from './policies';
+import { BrokerRulesTooLargeError, BrokerUnavailableError, ValidationFailedError } from '../../domain/errors';
 
 const POLICY = { Player: 'WebComm-Player', Device: 'WebComm-Device', Portal: 'WebComm-Portal' } as const;
 const CERT_ARN = 'arn:aws:iot:eu-west-1:123456789012:cert/c0ffee';
@@ -65,7 +66,7 @@ describe('AwsIotBroker (IoT control plane mocked)', () => {
   let dataMock: AwsClientStub<IoTDataPlaneClient>;
 
   function broker(config: AppConfig = awsConfig(), channels = GAME_CHANNELS): AwsIotBroker {
-    return new AwsIotBroker(config, new FakeClientRepository(), catalogOf(channels), { iot, data });
+    return new AwsIotBroker(config, new InMemoryClientRepository(), catalogOf(channels), { iot, data });
   }
 
   beforeAll(() => Logger.overrideLogger(false));
@@ -242,8 +243,8 @@ describe('AwsIotBroker (IoT control plane mocked)', () => {
         .channelsChanged(many)
         .catch((e: unknown) => e);
 
-      expect(error).toBeInstanceOf(ProblemException);
-      expect(error).toMatchObject({ status: 422, code: 'VALIDATION_FAILED' });
+      expect(error).toBeInstanceOf(BrokerRulesTooLargeError);
+      expect(toProblem(error).body).toMatchObject({ status: 422, code: 'VALIDATION_FAILED' });
       expect(sent(iotMock)).toEqual([]);
     });
 
@@ -293,7 +294,8 @@ describe('AwsIotBroker (IoT control plane mocked)', () => {
         .issueCredentials(clientRecord({ clientId: 'player-1' }), 'WEBSOCKET')
         .catch((e: unknown) => e);
 
-      expect(error).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+      expect(error).toBeInstanceOf(ValidationFailedError);
+      expect(toProblem(error).body).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
       expect(sent(iotMock)).toEqual([]);
     });
 
@@ -355,7 +357,7 @@ describe('AwsIotBroker (IoT control plane mocked)', () => {
     });
 
     it('OPENSSL: refuses a client id that cannot be a thing name', async () => {
-      await expect(broker().issueCredentials(clientRecord({ clientId: 'device.42' }), 'OPENSSL')).rejects.toMatchObject({ status: 400 });
+      await expect(broker().issueCredentials(clientRecord({ clientId: 'device.42' }), 'OPENSSL')).rejects.toBeInstanceOf(ValidationFailedError);
       expect(sent(iotMock)).toEqual([]);
     });
   });

@@ -9,26 +9,20 @@ import {
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { DeleteConnectionCommand, PublishCommand } from '@aws-sdk/client-iot-data-plane';
-import { HttpStatus, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { ChannelCatalog } from '../../channels/catalog/channel-catalog';
-import { ProblemCode, ProblemException } from '../../common/problem/problem';
+import { Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { ChannelCatalog } from '../../store/channel-catalog';
 import type { AppConfig } from '../../config/app-config';
-import type { ChannelDefinition } from '../../store/channel.repository';
-import type { ClientRecord, ClientRepository, ConnectionType } from '../../store/client.repository';
-import {
-  Broker,
-  type BrokerEndpoint,
-  BrokerUnavailableError,
-  type ConnectionState,
-  type IssuedCredentials,
-  type PublishOptions,
-} from '../broker';
+import type { ClientRepository } from '../../store/client.repository';
+import { Broker, type BrokerEndpoint, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions } from '../broker';
 import type { StateRepository } from '../../store/state.repository';
 import { describeAwsError, isAwsError } from './aws-errors';
 import { AwsIotShadows } from './aws-iot-shadows';
 import { createIotClients, describeDataEndpoint, type IotClients } from './iot-clients';
 import { buildPolicies, POLICY_KINDS, type PolicyKind, policyName, PolicyTooLargeError, serializePolicy } from './policies';
 import { syncPolicy } from './policy-sync';
+import type { ChannelDefinition } from '../../domain/channel';
+import type { ClientRecord, ConnectionType } from '../../domain/client';
+import { BrokerRulesTooLargeError, BrokerUnavailableError, DomainError, ValidationFailedError } from '../../domain/errors';
 
 /** How long a readiness answer is reused, so probes don't spend IoT's DescribeEndpoint rate. */
 const HEALTH_TTL_MS = 10_000;
@@ -111,7 +105,28 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
     }
   }
 
+  /** IoT names the principal after the client id: a Cognito identity (WEBSOCKET) or a thing (OPENSSL). */
+  override checkClientId(clientId: string, connectionType: ConnectionType): void {
+    switch (connectionType) {
+      case 'WEBSOCKET':
+        if (cognitoIdentity(clientId) === undefined) {
+          throw new ValidationFailedError(
+            `With AWS IoT, a WEBSOCKET client id must be a Cognito identity id (region:uuid), got "${clientId}"; check AUTH_CLIENT_ID_CLAIM`,
+          );
+        }
+        return;
+      case 'OPENSSL':
+        if (!THING_NAME.test(clientId)) {
+          throw new ValidationFailedError(
+            `With AWS IoT, an OPENSSL client id is also the device's thing name and must match [a-zA-Z0-9:_-]{1,128}, got "${clientId}"`,
+          );
+        }
+        return;
+    }
+  }
+
   async issueCredentials(client: ClientRecord, connectionType: ConnectionType): Promise<IssuedCredentials> {
+    this.checkClientId(client.clientId, connectionType);
     switch (connectionType) {
       case 'WEBSOCKET':
         return this.issueForIdentity(client);
@@ -164,14 +179,15 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
       await this.syncPolicies(channels);
     } catch (error) {
       if (error instanceof PolicyTooLargeError) {
-        throw new ProblemException(
-          HttpStatus.UNPROCESSABLE_ENTITY,
-          ProblemCode.VALIDATION_FAILED,
-          `${error.message}. IoT keeps the previous rules.`,
-        );
+        throw new BrokerRulesTooLargeError(`${error.message}. IoT keeps the previous rules.`, { cause: error });
       }
       throw error;
     }
+  }
+
+  /** IoT has no endpoint for the service's own clients: the MQTT events transport needs EVENTS_URL. */
+  internalMqttEndpoint(): InternalMqttEndpoint | undefined {
+    return undefined;
   }
 
   /** State documents are the things' Device Shadows; IoT Core publishes the shadow topics itself. */
@@ -224,13 +240,8 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
 
   /** WEBSOCKET: the client connects with its Cognito credentials (SigV4); its rights are the policy attached to its identity. */
   private async issueForIdentity(client: ClientRecord): Promise<IssuedCredentials> {
-    const identity = cognitoIdentity(client.clientId);
-    if (identity === undefined) {
-      throw ProblemException.badRequest(
-        ProblemCode.VALIDATION_FAILED,
-        `With AWS IoT, a WEBSOCKET client id must be a Cognito identity id (region:uuid), got "${client.clientId}"; check AUTH_CLIENT_ID_CLAIM`,
-      );
-    }
+    // checkClientId made sure it is one.
+    const identity = client.clientId;
     const wanted: PolicyKind = client.portalClient ? 'Portal' : 'Player';
     const other: PolicyKind = client.portalClient ? 'Player' : 'Portal';
     await this.call(`grant rights to ${client.clientId}`, async () => {
@@ -244,12 +255,6 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
   /** OPENSSL: a new active certificate, attached to the device's thing (named after its client id) and to the device (or portal) policy. */
   private async issueCertificate(client: ClientRecord): Promise<IssuedCredentials> {
     const thingName = client.clientId;
-    if (!THING_NAME.test(thingName)) {
-      throw ProblemException.badRequest(
-        ProblemCode.VALIDATION_FAILED,
-        `With AWS IoT, an OPENSSL client id is also the device's thing name and must match [a-zA-Z0-9:_-]{1,128}, got "${thingName}"`,
-      );
-    }
     const created = await this.call('create a certificate', () =>
       this.sdk.iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
     );
@@ -335,7 +340,7 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
     try {
       return await run();
     } catch (error) {
-      if (error instanceof ProblemException || error instanceof BrokerUnavailableError) {
+      if (error instanceof DomainError) {
         throw error;
       }
       throw this.unavailable(action, error);

@@ -6,10 +6,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
-import { BrokerUnavailableError } from '../broker';
 import { AwsIotBroker } from './aws-iot-broker';
-import { awsConfig, catalogOf, clientRecord, FakeClientRepository, IDENTITY_ID } from './testing/fakes';
+import { awsConfig, catalogOf, clientRecord, IDENTITY_ID } from '../../../test/support/aws-iot';
+import { InMemoryClientRepository } from '../../../test/support/fakes';
 import { createIotClients, type IotClients } from './iot-clients';
+import { BrokerUnavailableError } from '../../domain/errors';
 
 interface Received {
   method: string;
@@ -86,7 +87,7 @@ describe('AwsIotBroker against an HTTP double of AWS IoT (real SDK clients)', ()
         ? createIotClients(config, { iot: { endpoint: url, credentials }, data: { endpoint: url, credentials } })
         : createIotClients(config, { iot: { credentials }, data: { credentials } });
     clients.push(sdk);
-    return new AwsIotBroker(config, new FakeClientRepository(), catalogOf(), sdk);
+    return new AwsIotBroker(config, new InMemoryClientRepository(), catalogOf(), sdk);
   }
 
   it('Publish: POST /topics/{topic} with the qos, the payload bytes and a SigV4 signature', async () => {

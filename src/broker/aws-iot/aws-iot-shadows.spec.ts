@@ -7,7 +7,7 @@ import {
 import { Logger } from '@nestjs/common';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { BrokerUnavailableError } from '../broker';
+import { BrokerUnavailableError } from '../../domain/errors';
 import { AwsIotShadows, diffPatch } from './aws-iot-shadows';
 
 function awsError(name: string, status: number): Error {

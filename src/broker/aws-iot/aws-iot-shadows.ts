@@ -2,7 +2,7 @@ import { GetThingShadowCommand, type IoTDataPlaneClient, UpdateThingShadowComman
 import { Logger } from '@nestjs/common';
 import { isJsonObject, type JsonObject, type JsonValue, jsonEqual } from '../../state/state-document';
 import { type StateRecord, StateRepository } from '../../store/state.repository';
-import { BrokerUnavailableError } from '../broker';
+import { BrokerUnavailableError } from '../../domain/errors';
 import { describeAwsError, isAwsError } from './aws-errors';
 
 /** What GetThingShadow / UpdateThingShadow return (AWS's response state document). */

@@ -1,5 +1,4 @@
-import type { ChannelDefinition } from '../../store/channel.repository';
-import { GAME_CHANNELS } from './testing/fakes';
+import { GAME_CHANNELS } from '../../../test/support/aws-iot';
 import {
   buildPolicies,
   deliveryChannels,
@@ -10,6 +9,7 @@ import {
   samePolicyDocument,
   serializePolicy,
 } from './policies';
+import type { ChannelDefinition } from '../../domain/channel';
 
 const context: PolicyContext = { topicPrefix: 'mygame/prod', region: 'eu-west-1', policyPrefix: 'WebComm' };
 const ARN = 'arn:aws:iot:*:*:';

@@ -1,5 +1,6 @@
-import type { ChannelDefinition } from '../../store/channel.repository';
-import { Topics } from '../../common/topics';
+import { Topics } from '../../domain/topics';
+import type { ChannelDefinition } from '../../domain/channel';
+import { BrokerRulesTooLargeError } from '../../domain/errors';
 
 /**
  * The AWS IoT policies the service manages, generated from the channel table.
@@ -66,7 +67,8 @@ export interface PolicyContext {
   policyPrefix: string;
 }
 
-export class PolicyTooLargeError extends Error {
+/** The broker (IoT) can't hold the rules the channel table asks for: a domain error, 422 over HTTP. */
+export class PolicyTooLargeError extends BrokerRulesTooLargeError {
   constructor(
     readonly policyName: string,
     readonly size: number,
@@ -75,7 +77,6 @@ export class PolicyTooLargeError extends Error {
       `IoT policy ${policyName} would be ${size} characters, over AWS IoT's limit of ${MAX_POLICY_DOCUMENT_CHARS}: ` +
         'reduce the number of channels with their own broadcast topics (channels can share topics through communicationChannel)',
     );
-    this.name = 'PolicyTooLargeError';
   }
 }
 

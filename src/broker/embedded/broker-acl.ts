@@ -1,6 +1,6 @@
-import type { ChannelCatalog } from '../../channels/catalog/channel-catalog';
+import type { ChannelCatalog } from '../../store/channel-catalog';
 import { mayReadShadowFilter, ownShadowRequest } from '../../common/shadow-topics';
-import type { ParsedTopic, Topics } from '../../common/topics';
+import type { ParsedTopic, Topics } from '../../domain/topics';
 import type { Session } from './session-registry';
 
 /**

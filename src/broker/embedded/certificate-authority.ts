@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { Piscina } from 'piscina';
-import { isClientId } from '../../common/ids';
+import { isClientId } from '../../domain/ids';
 
 /** A client certificate as handed to a device once. The private key is never stored or logged. */
 export interface IssuedClientCertificate {

@@ -5,12 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { HttpAdapterHost } from '@nestjs/core';
-import { ChannelCatalog } from '../../channels/catalog/channel-catalog';
+import { ChannelCatalog } from '../../store/channel-catalog';
 import { loadConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
-import { BrokerUnavailableError } from '../broker';
 import { EmbeddedBroker } from './embedded-broker';
-import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../test/support/broker/fakes';
+import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../test/support/fakes';
 import {
   type BrokerHarness,
   collect,
@@ -22,6 +21,7 @@ import {
   TEST_CHANNELS,
   waitForCount,
 } from '../../../test/support/broker/harness';
+import { BrokerUnavailableError } from '../../domain/errors';
 
 jest.setTimeout(15_000);
 

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { Module } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { ChannelCatalog } from '../../channels/catalog/channel-catalog';
+import { ChannelCatalog } from '../../store/channel-catalog';
 import { AppConfig, loadConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { ClientRepository } from '../../store/client.repository';
 import { Broker } from '../broker';
 import { EmbeddedBroker } from './embedded-broker';
-import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../test/support/broker/fakes';
+import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../test/support/fakes';
 import { collect, MqttClients, PREFIX, suback, TEST_CHANNELS, waitForCount } from '../../../test/support/broker/harness';
 
 jest.setTimeout(15_000);

@@ -5,29 +5,23 @@ import { join } from 'node:path';
 import { type BeforeApplicationShutdown, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { HttpAdapterHost } from '@nestjs/core';
 import { Aedes, type PublishPacket } from 'aedes';
-import type { ChannelCatalog } from '../../channels/catalog/channel-catalog';
+import type { ChannelCatalog } from '../../store/channel-catalog';
 import { loadOrCreateSecret } from '../../common/secrets';
-import { Topics } from '../../common/topics';
+import { Topics } from '../../domain/topics';
 import type { AppConfig } from '../../config/app-config';
 import type { MetricsService } from '../../metrics/metrics.service';
-import type { ChannelDefinition } from '../../store/channel.repository';
-import type { ClientRecord, ClientRepository, ConnectionType } from '../../store/client.repository';
-import {
-  Broker,
-  type BrokerEndpoint,
-  BrokerUnavailableError,
-  type ConnectionState,
-  type IssuedCredentials,
-  type PublishOptions,
-  type ShadowRequestHandler,
-} from '../broker';
+import type { ClientRepository } from '../../store/client.repository';
+import { Broker, type BrokerEndpoint, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions, type ShadowRequestHandler } from '../broker';
 import { checkInternals } from './aedes-internals';
-import { BrokerAcl } from './broker-acl';
+import { BrokerAcl, INTERNAL_TOPIC_PREFIX } from './broker-acl';
 import { CertificateAuthority } from './certificate-authority';
 import { ConnectionTokens } from './connection-tokens';
 import { addressPort, MQTT_WS_PATH, MqttListeners } from './listeners';
 import { INTERNAL_USERNAME, MqttHooks } from './mqtt-hooks';
 import { SessionRegistry } from './session-registry';
+import type { ChannelDefinition } from '../../domain/channel';
+import type { ClientRecord, ConnectionType } from '../../domain/client';
+import { BrokerUnavailableError, errorMessage } from '../../domain/errors';
 
 export { INTERNAL_TOPIC_PREFIX } from './broker-acl';
 export { MQTT_WS_PATH } from './listeners';
@@ -296,13 +290,13 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     }
     return { url: `mqtt://127.0.0.1:${port}`, username: INTERNAL_USERNAME, password: this.internalSecret };
   }
+
+  internalMqttEndpoint(): InternalMqttEndpoint {
+    return { ...this.internalConnection(), topicRoot: INTERNAL_TOPIC_PREFIX };
+  }
 }
 
 /** IPv6 literals need brackets in a URL. */
 function urlHost(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

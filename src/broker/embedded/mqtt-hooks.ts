@@ -1,13 +1,14 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
-import { isClientId } from '../../common/ids';
 import { ownShadowRequest } from '../../common/shadow-topics';
-import type { ClientRecord, ClientRepository } from '../../store/client.repository';
+import { isClientId } from '../../domain/ids';
+import type { ClientRepository } from '../../store/client.repository';
 import type { ShadowRequestHandler } from '../broker';
 import type { BrokerAcl } from './broker-acl';
 import type { ConnectionTokens } from './connection-tokens';
 import type { Session, SessionCredential, SessionRegistry } from './session-registry';
+import type { ClientRecord } from '../../domain/client';
 
 /** MQTT user name of the service's own internal client. */
 export const INTERNAL_USERNAME = 'webcommunicator-internal';

@@ -1,6 +1,6 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import type { Principal, Role } from './principal';
+import type { ApiCaller, Role } from './api-caller';
 
 export const PUBLIC_KEY = 'webcommunicator:public';
 export const ROLES_KEY = 'webcommunicator:roles';
@@ -12,6 +12,6 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC
 export const Roles = (...roles: Role[]): MethodDecorator & ClassDecorator => SetMetadata(ROLES_KEY, roles);
 
 /** The authenticated caller. */
-export const Caller = createParamDecorator((_: unknown, context: ExecutionContext): Principal => {
-  return context.switchToHttp().getRequest<FastifyRequest & { user: Principal }>().user;
+export const Caller = createParamDecorator((_: unknown, context: ExecutionContext): ApiCaller => {
+  return context.switchToHttp().getRequest<FastifyRequest & { user: ApiCaller }>().user;
 });

@@ -2,10 +2,10 @@ import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestj
 import { Reflector } from '@nestjs/core';
 import { AuthGuard as PassportAuthGuard } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
-import { ProblemCode, ProblemException } from '../problem/problem';
 import { PUBLIC_KEY, ROLES_KEY } from './auth.decorators';
-import type { Principal, Role } from './principal';
+import type { ApiCaller, Role } from './api-caller';
 import { bearerToken, verifiedExpiry, VerifiedTokens } from './verified-tokens';
+import { ForbiddenError } from '../../domain/errors';
 
 /**
  * Global guard: a valid bearer JWT on every route not marked @Public, then the @Roles check.
@@ -25,7 +25,7 @@ export class AuthGuard extends PassportAuthGuard('jwt') {
     if (context.getType() !== 'http' || this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) {
       return true;
     }
-    const request = context.switchToHttp().getRequest<FastifyRequest & { user: Principal }>();
+    const request = context.switchToHttp().getRequest<FastifyRequest & { user: ApiCaller }>();
     const token = bearerToken(request.headers.authorization);
     const known = token === undefined ? undefined : this.verified.get(token);
     if (known !== undefined) {
@@ -37,14 +37,14 @@ export class AuthGuard extends PassportAuthGuard('jwt') {
       }
     }
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
-    const principal = request.user;
-    if (roles !== undefined && !roles.includes(principal.role)) {
-      throw ProblemException.forbidden(ProblemCode.FORBIDDEN, `This operation needs the ${roles.join(' or ')} role.`);
+    const caller = request.user;
+    if (roles !== undefined && !roles.includes(caller.role)) {
+      throw new ForbiddenError(`This operation needs the ${roles.join(' or ')} role.`);
     }
     return true;
   }
 
-  override handleRequest<T = Principal>(error: unknown, user: T | false, info: unknown): T {
+  override handleRequest<T = ApiCaller>(error: unknown, user: T | false, info: unknown): T {
     if (error || !user) {
       const reason = info instanceof Error ? info.message : 'missing or invalid bearer token';
       throw error instanceof UnauthorizedException ? error : new UnauthorizedException(`Authentication failed: ${reason}.`);

@@ -4,9 +4,9 @@ import { PassportStrategy } from '@nestjs/passport';
 import { passportJwtSecret } from 'jwks-rsa';
 import { ExtractJwt, Strategy, type StrategyOptionsWithoutRequest } from 'passport-jwt';
 import { AppConfig } from '../../config/app-config';
-import { isClientId } from '../ids';
+import { isClientId } from '../../domain/ids';
 import { resolveJwtSecret } from './auth-keys';
-import { type Principal, roleFromClaim } from './principal';
+import { type ApiCaller, roleFromClaim } from './api-caller';
 
 function claim(payload: Record<string, unknown>, name: string): unknown {
   // Claims such as "cognito:groups" or "https://example.com/roles" are plain keys, not paths.
@@ -48,7 +48,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     this.rolesClaim = config.auth.rolesClaim;
   }
 
-  validate(payload: Record<string, unknown>): Principal {
+  validate(payload: Record<string, unknown>): ApiCaller {
     const clientId = claim(payload, this.clientIdClaim);
     if (!isClientId(clientId)) {
       throw new UnauthorizedException(`The token's ${this.clientIdClaim} claim is not a valid client id.`);

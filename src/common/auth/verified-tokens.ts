@@ -1,7 +1,7 @@
-import type { Principal } from './principal';
+import type { ApiCaller } from './api-caller';
 
 interface Entry {
-  principal: Principal;
+  caller: ApiCaller;
   /** ms since the epoch after which the entry is not used. */
   until: number;
 }
@@ -26,7 +26,7 @@ export class VerifiedTokens {
     private readonly maxAgeMs = 60_000,
   ) {}
 
-  get(token: string, now = Date.now()): Principal | undefined {
+  get(token: string, now = Date.now()): ApiCaller | undefined {
     const entry = this.entries.get(token);
     if (entry === undefined) {
       return undefined;
@@ -35,11 +35,11 @@ export class VerifiedTokens {
       this.entries.delete(token);
       return undefined;
     }
-    return entry.principal;
+    return entry.caller;
   }
 
   /** Remembers a verified token; `exp` (seconds) comes from its verified payload. */
-  set(token: string, principal: Principal, exp: unknown, now = Date.now()): void {
+  set(token: string, caller: ApiCaller, exp: unknown, now = Date.now()): void {
     const until = Math.min(typeof exp === 'number' ? exp * 1000 : Infinity, now + this.maxAgeMs);
     if (!(until > now)) {
       return;
@@ -50,7 +50,7 @@ export class VerifiedTokens {
         this.entries.delete(oldest.value);
       }
     }
-    this.entries.set(token, { principal, until });
+    this.entries.set(token, { caller, until });
   }
 
   get size(): number {

@@ -1,5 +1,5 @@
 import secureJson from 'secure-json-parse';
-import { ProblemCode, ProblemException } from './problem';
+import { MalformedJsonError, ValidationFailedError } from '../../domain/errors';
 
 /**
  * Deepest nesting of arrays and objects a request body may have. No body of the API
@@ -12,16 +12,16 @@ export const MAX_JSON_DEPTH = 64;
 /** Parses a JSON request body; `__proto__` and `constructor.prototype` keys are refused (prototype pollution). */
 export function parseJsonBody(body: string): unknown {
   if (body.trim() === '') {
-    throw ProblemException.badRequest(ProblemCode.MALFORMED_JSON, 'The request body is empty but Content-Type is application/json.');
+    throw new MalformedJsonError('The request body is empty but Content-Type is application/json.');
   }
   if (nestingExceeds(body, MAX_JSON_DEPTH)) {
-    throw ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, `The request body is nested deeper than ${MAX_JSON_DEPTH} levels.`);
+    throw new ValidationFailedError(`The request body is nested deeper than ${MAX_JSON_DEPTH} levels.`);
   }
   try {
     return secureJson.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (error) {
     const forbidden = error instanceof SyntaxError && /prototype/i.test(error.message);
-    throw ProblemException.badRequest(ProblemCode.MALFORMED_JSON, forbidden ? 'The request body contains a forbidden key (__proto__ or constructor.prototype).' : 'The request body is not valid JSON.');
+    throw new MalformedJsonError(forbidden ? 'The request body contains a forbidden key (__proto__ or constructor.prototype).' : 'The request body is not valid JSON.');
   }
 }
 

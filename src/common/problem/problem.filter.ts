@@ -2,8 +2,9 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { allowedMethods } from '../http/route-methods';
-import { ProblemCode, ProblemException, problemType } from './problem';
+import { HTTP_STATUS, HTTP_TITLES, problemType } from './problem';
 import { toProblem } from './to-problem';
+import { DomainError, ErrorCode } from '../../domain/errors';
 
 /** The one HTTP exception filter: every 4xx/5xx leaves as application/problem+json with a stable code. */
 @Catch()
@@ -29,11 +30,11 @@ export function problemCodeOf(reply: FastifyReply): string | undefined {
 export function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply, logger: { error: (details: object, message: string) => void }): void {
   const path = request.url?.split('?')[0] ?? '';
   let problem = toProblem(error, path);
-  if (problem.body.status === 404 && problem.body.code === ProblemCode.NOT_FOUND) {
+  if (problem.body.status === 404 && problem.body.code === ErrorCode.NOT_FOUND) {
     // No route for this method, but there is one for others: 405 with Allow, not 404.
     const allowed = allowedMethods(request.server, path);
     if (allowed.length > 0) {
-      problem = toProblem(new ProblemException(405, ProblemCode.METHOD_NOT_ALLOWED, `${request.method} is not allowed on this path; use ${allowed.join(', ')}.`), path);
+      problem = toProblem(new DomainError(ErrorCode.METHOD_NOT_ALLOWED, `${request.method} is not allowed on this path; use ${allowed.join(', ')}.`), path);
       void reply.header('Allow', allowed.join(', '));
     }
   }
@@ -58,9 +59,9 @@ export function writeRawProblem(error: Error & { code?: string }, socket: Duplex
     socket.destroy();
     return;
   }
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const code = status === 400 ? ProblemCode.BAD_REQUEST : status === 431 ? ProblemCode.HEADERS_TOO_LARGE : ProblemCode.REQUEST_TIMEOUT;
-  const title = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  const code = error.code === 'HPE_HEADER_OVERFLOW' ? ErrorCode.HEADERS_TOO_LARGE : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? ErrorCode.REQUEST_TIMEOUT : ErrorCode.BAD_REQUEST;
+  const status = HTTP_STATUS[code];
+  const title = HTTP_TITLES[status];
   const body = JSON.stringify({ type: problemType(code), title, status, detail: 'The HTTP request could not be parsed.', code });
   socket.end(
     `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

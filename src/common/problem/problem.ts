@@ -1,46 +1,4 @@
-import { HttpStatus } from '@nestjs/common';
-
-/** Stable, documented error codes (API.md): clients switch on these, so never rename one. */
-export const ProblemCode = {
-  VALIDATION_FAILED: 'VALIDATION_FAILED',
-  MALFORMED_JSON: 'MALFORMED_JSON',
-  BAD_REQUEST: 'BAD_REQUEST',
-  INVALID_CURSOR: 'INVALID_CURSOR',
-  UNAUTHORIZED: 'UNAUTHORIZED',
-  FORBIDDEN: 'FORBIDDEN',
-  CLIENT_BANNED: 'CLIENT_BANNED',
-  CLIENT_SEND_DISABLED: 'CLIENT_SEND_DISABLED',
-  OPENSSL_NOT_ENABLED: 'OPENSSL_NOT_ENABLED',
-  NOT_FOUND: 'NOT_FOUND',
-  CHANNEL_NOT_FOUND: 'CHANNEL_NOT_FOUND',
-  USER_NOT_FOUND: 'USER_NOT_FOUND',
-  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
-  CHANNEL_IN_USE: 'CHANNEL_IN_USE',
-  MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
-  STATE_TOO_LARGE: 'STATE_TOO_LARGE',
-  VERSION_CONFLICT: 'VERSION_CONFLICT',
-  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  MESSAGE_SCHEMA_MISMATCH: 'MESSAGE_SCHEMA_MISMATCH',
-  CHANNEL_NOT_BROADCAST: 'CHANNEL_NOT_BROADCAST',
-  CHANNEL_NOT_PRIVATE: 'CHANNEL_NOT_PRIVATE',
-  RECIPIENT_BANNED: 'RECIPIENT_BANNED',
-  RATE_LIMITED: 'RATE_LIMITED',
-  BROKER_UNAVAILABLE: 'BROKER_UNAVAILABLE',
-  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
-  EVENTS_UNAVAILABLE: 'EVENTS_UNAVAILABLE',
-  SHUTTING_DOWN: 'SHUTTING_DOWN',
-  HEADERS_TOO_LARGE: 'HEADERS_TOO_LARGE',
-  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
-  INTERNAL_ERROR: 'INTERNAL_ERROR',
-} as const;
-export type ProblemCode = (typeof ProblemCode)[keyof typeof ProblemCode];
-
-export interface ProblemFieldError {
-  /** JSON pointer-like path of the offending field ("" for the body itself). */
-  field: string;
-  message: string;
-}
+import { ErrorCode, type FieldError } from '../../domain/errors';
 
 /** RFC 9457 problem details with our stable `code`. */
 export interface ProblemBody {
@@ -48,46 +6,67 @@ export interface ProblemBody {
   title: string;
   status: number;
   detail: string;
-  code: ProblemCode;
-  errors?: ProblemFieldError[];
+  code: ErrorCode;
+  errors?: FieldError[];
   instance?: string;
   /** The request's id (also in the `X-Request-Id` response header and on every log line of the request). */
   requestId?: string;
   correlationId?: string;
 }
 
-export function problemType(code: ProblemCode): string {
+export function problemType(code: ErrorCode): string {
   return `urn:web-communicator:problem:${code.toLowerCase().replace(/_/g, '-')}`;
 }
 
-/**
- * Thrown anywhere (services included, so HTTP and queue events share it) to end
- * a request with a problem+json response.
- */
-export class ProblemException extends Error {
-  constructor(
-    readonly status: HttpStatus,
-    readonly code: ProblemCode,
-    readonly detail: string,
-    readonly extra: { errors?: ProblemFieldError[]; retryAfterSeconds?: number } = {},
-  ) {
-    super(detail);
-    this.name = 'ProblemException';
-  }
+/** The HTTP status of each error code. Exhaustive: a new code does not compile until it has one. */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  VALIDATION_FAILED: 400,
+  MALFORMED_JSON: 400,
+  BAD_REQUEST: 400,
+  INVALID_CURSOR: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  CLIENT_BANNED: 403,
+  CLIENT_SEND_DISABLED: 403,
+  OPENSSL_NOT_ENABLED: 403,
+  NOT_FOUND: 404,
+  CHANNEL_NOT_FOUND: 404,
+  USER_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
+  CHANNEL_IN_USE: 409,
+  VERSION_CONFLICT: 409,
+  MESSAGE_TOO_LARGE: 413,
+  STATE_TOO_LARGE: 413,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  MESSAGE_SCHEMA_MISMATCH: 422,
+  CHANNEL_NOT_BROADCAST: 422,
+  CHANNEL_NOT_PRIVATE: 422,
+  RECIPIENT_BANNED: 422,
+  RATE_LIMITED: 429,
+  HEADERS_TOO_LARGE: 431,
+  INTERNAL_ERROR: 500,
+  BROKER_UNAVAILABLE: 503,
+  STORE_UNAVAILABLE: 503,
+  EVENTS_UNAVAILABLE: 503,
+  SHUTTING_DOWN: 503,
+};
 
-  static badRequest(code: ProblemCode, detail: string, errors?: ProblemFieldError[]): ProblemException {
-    return new ProblemException(HttpStatus.BAD_REQUEST, code, detail, { errors });
-  }
-
-  static forbidden(code: ProblemCode, detail: string): ProblemException {
-    return new ProblemException(HttpStatus.FORBIDDEN, code, detail);
-  }
-
-  static notFound(code: ProblemCode, detail: string): ProblemException {
-    return new ProblemException(HttpStatus.NOT_FOUND, code, detail);
-  }
-
-  static unavailable(code: ProblemCode, detail: string, retryAfterSeconds = 5): ProblemException {
-    return new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, code, detail, { retryAfterSeconds });
-  }
-}
+export const HTTP_TITLES: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { HttpException, HttpStatus } from '@nestjs/common';
-import { BrokerUnavailableError } from '../../broker/broker';
-import { ClientBannedError, InvalidCursorError } from '../../store/client.repository';
-import { StoreUnavailableError } from '../../store/store-unavailable.error';
-import { type ProblemBody, ProblemCode, ProblemException, problemType } from './problem';
+import { BrokerRulesTooLargeError, BrokerUnavailableError, DomainError, ErrorCode, StoreUnavailableError } from '../../domain/errors';
+import { HTTP_STATUS, HTTP_TITLES, type ProblemBody, problemType } from './problem';
 
 export interface ProblemResponse {
   body: ProblemBody;
@@ -12,70 +10,66 @@ export interface ProblemResponse {
   unexpected: boolean;
 }
 
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  406: 'Not Acceptable',
-  409: 'Conflict',
-  413: 'Content Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Content',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
-const CODE_BY_STATUS: Record<number, ProblemCode> = {
-  400: ProblemCode.BAD_REQUEST,
-  401: ProblemCode.UNAUTHORIZED,
-  403: ProblemCode.FORBIDDEN,
-  404: ProblemCode.NOT_FOUND,
-  405: ProblemCode.METHOD_NOT_ALLOWED,
-  413: ProblemCode.PAYLOAD_TOO_LARGE,
-  415: ProblemCode.UNSUPPORTED_MEDIA_TYPE,
-  429: ProblemCode.RATE_LIMITED,
-  503: ProblemCode.BROKER_UNAVAILABLE,
+/** Codes for Nest's own HttpExceptions (a route that doesn't exist, an authentication failure). */
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
+  400: ErrorCode.BAD_REQUEST,
+  401: ErrorCode.UNAUTHORIZED,
+  403: ErrorCode.FORBIDDEN,
+  404: ErrorCode.NOT_FOUND,
+  405: ErrorCode.METHOD_NOT_ALLOWED,
+  413: ErrorCode.PAYLOAD_TOO_LARGE,
+  415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+  429: ErrorCode.RATE_LIMITED,
+  503: ErrorCode.BROKER_UNAVAILABLE,
 };
 
 /** Fastify's own errors (body parsing, content type, limits) carry a FST_ code and a status. */
-const FASTIFY_CODES: Record<string, ProblemCode> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: ProblemCode.UNSUPPORTED_MEDIA_TYPE,
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ProblemCode.BAD_REQUEST,
-  FST_ERR_CTP_BODY_TOO_LARGE: ProblemCode.PAYLOAD_TOO_LARGE,
-  FST_ERR_CTP_EMPTY_JSON_BODY: ProblemCode.MALFORMED_JSON,
-  FST_ERR_CTP_INVALID_JSON_BODY: ProblemCode.MALFORMED_JSON,
-  FST_ERR_CTP_INSTANCE_ALREADY_STARTED: ProblemCode.BAD_REQUEST,
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ErrorCode.BAD_REQUEST,
+  FST_ERR_CTP_BODY_TOO_LARGE: ErrorCode.PAYLOAD_TOO_LARGE,
+  FST_ERR_CTP_EMPTY_JSON_BODY: ErrorCode.MALFORMED_JSON,
+  FST_ERR_CTP_INVALID_JSON_BODY: ErrorCode.MALFORMED_JSON,
+  FST_ERR_CTP_INSTANCE_ALREADY_STARTED: ErrorCode.BAD_REQUEST,
 };
 
 const SEND_JSON = 'Send the body as JSON with the header Content-Type: application/json.';
 
-function make(status: number, code: ProblemCode, detail: string, extra: Partial<ProblemBody> = {}): ProblemBody {
-  return { type: problemType(code), title: TITLES[status] ?? 'Error', status, detail, code, ...extra };
+/** The HTTP status of a domain error: its code's, except where one code answers two ways. */
+export function httpStatusOf(error: DomainError): number {
+  // The change was valid input, but the broker can't hold the resulting rules: not the 400 of malformed input.
+  if (error instanceof BrokerRulesTooLargeError) {
+    return HttpStatus.UNPROCESSABLE_ENTITY;
+  }
+  return HTTP_STATUS[error.code];
 }
 
-/** Maps any thrown value to a problem+json body. Used by the HTTP filter and Fastify's error handler. */
-export function toProblem(error: unknown, instance?: string): ProblemResponse {
-  if (error instanceof ProblemException) {
-    return {
-      body: make(error.status, error.code, error.detail, { errors: error.extra.errors, instance }),
-      retryAfterSeconds: error.extra.retryAfterSeconds,
-      unexpected: false,
-    };
-  }
+/** What the caller is told; drivers' own messages (which may name internals) stay in the logs. */
+function publicDetail(error: DomainError): string {
   if (error instanceof BrokerUnavailableError) {
-    return { body: make(503, ProblemCode.BROKER_UNAVAILABLE, 'The message broker is unavailable; nothing was sent. Retry later.', { instance }), retryAfterSeconds: 5, unexpected: false };
+    return 'The message broker is unavailable; nothing was sent. Retry later.';
   }
   if (error instanceof StoreUnavailableError) {
-    return { body: make(503, ProblemCode.STORE_UNAVAILABLE, 'The data store is unavailable. Retry later.', { instance }), retryAfterSeconds: 5, unexpected: false };
+    return 'The data store is unavailable. Retry later.';
   }
-  if (error instanceof ClientBannedError) {
-    return { body: make(403, ProblemCode.CLIENT_BANNED, 'This client is banned.', { instance }), unexpected: false };
-  }
-  if (error instanceof InvalidCursorError) {
-    return { body: make(400, ProblemCode.INVALID_CURSOR, 'The cursor is not one this service issued.', { instance }), unexpected: false };
+  return error.message;
+}
+
+function make(status: number, code: ErrorCode, detail: string, extra: Partial<ProblemBody> = {}): ProblemBody {
+  return { type: problemType(code), title: HTTP_TITLES[status] ?? 'Error', status, detail, code, ...extra };
+}
+
+/**
+ * The one place that maps a thrown value to an HTTP status and a problem+json
+ * body. Used by the HTTP filter and Fastify's error handler.
+ */
+export function toProblem(error: unknown, instance?: string): ProblemResponse {
+  if (error instanceof DomainError) {
+    return {
+      body: make(httpStatusOf(error), error.code, publicDetail(error), { errors: error.errors, instance }),
+      retryAfterSeconds: error.retryAfterSeconds,
+      unexpected: false,
+    };
   }
   if (error instanceof HttpException) {
     const status = error.getStatus();
@@ -83,15 +77,15 @@ export function toProblem(error: unknown, instance?: string): ProblemResponse {
     const message = typeof response === 'string' ? response : ((response as { message?: unknown }).message ?? error.message);
     const given = Array.isArray(message) ? message.map(String).join('; ') : typeof message === 'string' ? message : error.message;
     const detail = status === 415 ? SEND_JSON : given;
-    return { body: make(status, CODE_BY_STATUS[status] ?? (status >= 500 ? ProblemCode.INTERNAL_ERROR : ProblemCode.BAD_REQUEST), detail, { instance }), unexpected: status >= 500 };
+    return { body: make(status, CODE_BY_STATUS[status] ?? (status >= 500 ? ErrorCode.INTERNAL_ERROR : ErrorCode.BAD_REQUEST), detail, { instance }), unexpected: status >= 500 };
   }
   const fastify = error as { code?: unknown; statusCode?: unknown; message?: unknown };
   if (typeof fastify?.statusCode === 'number' && fastify.statusCode >= 400 && fastify.statusCode < 500) {
-    const code = (typeof fastify.code === 'string' && FASTIFY_CODES[fastify.code]) || (error instanceof SyntaxError ? ProblemCode.MALFORMED_JSON : CODE_BY_STATUS[fastify.statusCode] ?? ProblemCode.BAD_REQUEST);
+    const code = (typeof fastify.code === 'string' && FASTIFY_CODES[fastify.code]) || (error instanceof SyntaxError ? ErrorCode.MALFORMED_JSON : CODE_BY_STATUS[fastify.statusCode] ?? ErrorCode.BAD_REQUEST);
     const detail =
-      code === ProblemCode.MALFORMED_JSON
+      code === ErrorCode.MALFORMED_JSON
         ? 'The request body is not valid JSON.'
-        : code === ProblemCode.UNSUPPORTED_MEDIA_TYPE
+        : code === ErrorCode.UNSUPPORTED_MEDIA_TYPE
           ? SEND_JSON
           : typeof fastify.message === 'string'
             ? fastify.message
@@ -100,7 +94,7 @@ export function toProblem(error: unknown, instance?: string): ProblemResponse {
   }
   const correlationId = randomUUID();
   return {
-    body: make(HttpStatus.INTERNAL_SERVER_ERROR, ProblemCode.INTERNAL_ERROR, `An unexpected error occurred. Quote correlation id ${correlationId} when reporting it.`, { instance, correlationId }),
+    body: make(HttpStatus.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL_ERROR, `An unexpected error occurred. Quote correlation id ${correlationId} when reporting it.`, { instance, correlationId }),
     unexpected: true,
   };
 }

@@ -3,7 +3,8 @@ import type { ArgumentMetadata } from '@nestjs/common';
 import { IsInt, IsOptional, IsString, Matches } from 'class-validator';
 import { BroadcastRequestDto, SendClientMessageRequestDto, SendDirectRequestDto } from '../../publishing/publishing.dto';
 import { RegisterClientRequestDto, RegisterPortalClientRequestDto } from '../../registration/registration.dto';
-import { ProblemException } from './problem';
+import { DomainError } from '../../domain/errors';
+import { httpStatusOf } from './to-problem';
 import { CompiledValidationPipe, createClassValidatorPipe, schemaFromClassValidator } from './validation';
 
 class WithUnsupported {
@@ -32,7 +33,7 @@ async function outcome(pipe: { transform(value: unknown, metadata: ArgumentMetad
     const result = await pipe.transform(value, body(metatype));
     return { ok: true, instance: (result as object).constructor.name, value: { ...(result as object) } };
   } catch (error) {
-    return { ok: false, response: error instanceof ProblemException ? { status: error.status, code: error.code, errors: error.extra.errors } : String(error) };
+    return { ok: false, response: error instanceof DomainError ? { status: httpStatusOf(error), code: error.code, errors: error.errors } : String(error) };
   }
 }
 

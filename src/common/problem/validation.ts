@@ -2,10 +2,10 @@ import { type ArgumentMetadata, Injectable, type PipeTransform, ValidationPipe }
 import Ajv, { type ValidateFunction } from 'ajv';
 import { getMetadataStorage, type ValidationError } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata';
-import { ProblemCode, ProblemException, type ProblemFieldError } from './problem';
+import { type FieldError, ValidationFailedError } from '../../domain/errors';
 
 /** class-validator errors as `{field: "/a/b", message}` entries. */
-export function flattenValidationErrors(errors: ValidationError[], parent = ''): ProblemFieldError[] {
+export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {
     const field = `${parent}/${error.property}`;
     // A field that isn't there is reported once as missing, not as "must be a string" and the like.
@@ -24,7 +24,7 @@ export function createClassValidatorPipe(): ValidationPipe {
     forbidUnknownValues: true,
     // `value` is read by flattenValidationErrors (to tell a missing field) and never leaves this file.
     validationError: { target: false, value: true },
-    exceptionFactory: (errors) => ProblemException.badRequest(ProblemCode.VALIDATION_FAILED, 'The request is invalid.', flattenValidationErrors(errors)),
+    exceptionFactory: (errors) => new ValidationFailedError('The request is invalid.', flattenValidationErrors(errors)),
   });
 }
 

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { type RmqOptions, ServerRMQ } from '@nestjs/microservices';
 import type { Channel } from 'amqplib';
+import { errorMessage } from '../../domain/errors';
 import { watchChannel } from './channel-state';
 import { InFlight } from '../in-flight';
 
@@ -64,7 +65,7 @@ export class EventsRmqServer extends ServerRMQ {
       await super.setupChannel(channel, callback);
     } catch (error) {
       // Swallowed on purpose: the channel wrapper would emit an 'error' nobody listens to.
-      this.lastSetupError = `queue setup failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.lastSetupError = `queue setup failed: ${errorMessage(error)}`;
       this.log.error(`${this.lastSetupError}; retrying in ${SETUP_RETRY_MS / 1000} s`);
       this.reconnectLater(SETUP_RETRY_MS, 'retrying the queue setup');
       return;

@@ -1,7 +1,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { type ChannelDefinition, ChannelRepository } from '../channel.repository';
+import { ChannelRepository } from '../channel.repository';
 import type { DynamoConnection } from './dynamo-connection';
+import type { ChannelDefinition } from '../../domain/channel';
 
 /** Item as stored: `Channel`, `Types` and `CommunicationChannel` follow the original's ChannelData table. */
 export interface ChannelItem {

@@ -1,17 +1,11 @@
 import { ConditionalCheckFailedException, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  ClientBannedError,
-  type ClientPage,
-  type ClientRecord,
-  ClientRepository,
-  type ListClientsQuery,
-  type RegisterInput,
-  type StatusChange,
-} from '../client.repository';
+import { type ClientPage, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../client.repository';
 import { decodeCursor, encodeCursor } from '../cursor';
 import type { DynamoConnection } from './dynamo-connection';
 import { STATUS_INDEX } from './tables';
+import type { ClientRecord } from '../../domain/client';
+import { ClientBannedError } from '../../domain/errors';
 
 /** Item as stored: attribute names follow the original's ClientRegistry table. */
 export interface ClientItem {
@@ -73,24 +67,11 @@ export class DynamoClientRepository extends ClientRepository {
     if (input.certificate !== undefined) {
       update += ', ' + appendCertificate(values, input.certificate.id, input.certificate.arn);
     }
-    try {
-      const { Attributes } = await this.connection.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { ClientID: input.clientId },
-          ConditionExpression: 'attribute_not_exists(ClientID) OR RegistrationStatus <> :banned',
-          UpdateExpression: update,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return toRecord(Attributes as ClientItem);
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        throw new ClientBannedError(input.clientId);
-      }
-      throw error;
+    const item = await this.updateIf(input.clientId, 'attribute_not_exists(ClientID) OR RegistrationStatus <> :banned', update, values);
+    if (item === undefined) {
+      throw new ClientBannedError(input.clientId);
     }
+    return toRecord(item);
   }
 
   async setStatus(clientId: string, change: StatusChange): Promise<ClientRecord | undefined> {
@@ -107,63 +88,20 @@ export class DynamoClientRepository extends ClientRepository {
     } else {
       update += ' REMOVE BannedAt, BanReason';
     }
-    try {
-      const { Attributes } = await this.connection.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { ClientID: clientId },
-          ConditionExpression: 'attribute_exists(ClientID)',
-          UpdateExpression: update,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return toRecord(Attributes as ClientItem);
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        return undefined;
-      }
-      throw error;
-    }
+    const item = await this.updateIf(clientId, EXISTS, update, values);
+    return item === undefined ? undefined : toRecord(item);
   }
 
   async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string): Promise<void> {
     const values: Record<string, unknown> = { ':now': now };
     const update = `SET UpdatedAt = :now, ${appendCertificate(values, certificateId, certificateArn)}`;
-    try {
-      await this.connection.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { ClientID: clientId },
-          ConditionExpression: 'attribute_exists(ClientID)',
-          UpdateExpression: update,
-          ExpressionAttributeValues: values,
-        }),
-      );
-    } catch (error) {
-      // An unknown client gets no record (as on SQLite).
-      if (!(error instanceof ConditionalCheckFailedException)) {
-        throw error;
-      }
-    }
+    // An unknown client gets no record (as on SQLite).
+    await this.updateIf(clientId, EXISTS, update, values);
   }
 
+  /** A client that doesn't exist (any more) has nothing to touch. */
   async touchLastSeen(clientId: string, now: string): Promise<void> {
-    try {
-      await this.connection.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { ClientID: clientId },
-          ConditionExpression: 'attribute_exists(ClientID)',
-          UpdateExpression: 'SET LastSeenAt = :now',
-          ExpressionAttributeValues: { ':now': now },
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) {
-        throw error;
-      }
-    }
+    await this.updateIf(clientId, EXISTS, 'SET LastSeenAt = :now', { ':now': now });
   }
 
   async list(query: ListClientsQuery): Promise<ClientPage> {
@@ -193,7 +131,31 @@ export class DynamoClientRepository extends ClientRepository {
   async ping(): Promise<void> {
     await this.connection.client.send(new DescribeTableCommand({ TableName: this.table }));
   }
+
+  /** One conditional UpdateItem on a client: the item as written, or undefined when the condition did not hold. */
+  private async updateIf(clientId: string, condition: string, update: string, values: Record<string, unknown>): Promise<ClientItem | undefined> {
+    try {
+      const { Attributes } = await this.connection.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { ClientID: clientId },
+          ConditionExpression: condition,
+          UpdateExpression: update,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as ClientItem;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        return undefined;
+      }
+      throw error;
+    }
+  }
 }
+
+const EXISTS = 'attribute_exists(ClientID)';
 
 /** The SET clauses that append a certificate id (and ARN) to the record; fills in their values. */
 function appendCertificate(values: Record<string, unknown>, certificateId: string, certificateArn: string | undefined): string {

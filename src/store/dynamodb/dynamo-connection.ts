@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AppConfig } from '../../config/app-config';
-import { StoreUnavailableError } from '../store-unavailable.error';
+import { errorMessage, StoreUnavailableError } from '../../domain/errors';
 
 /** Errors that describe the request (conditions, missing tables, bad input) pass through; the rest mean "can't serve now". */
 const REQUEST_ERRORS = new Set([
@@ -16,8 +16,7 @@ function toStoreError(error: unknown): unknown {
   if (error instanceof Error && REQUEST_ERRORS.has(error.name)) {
     return error;
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return new StoreUnavailableError(`store unavailable: ${message}`, { cause: error });
+  return new StoreUnavailableError(`store unavailable: ${errorMessage(error)}`, { cause: error });
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
-import { type ChannelDefinition, ChannelRepository } from '../channel.repository';
+import { ChannelRepository } from '../channel.repository';
 import { type SqliteConnection, type SqliteMigration, sqliteCall } from './sqlite-connection';
+import type { ChannelDefinition } from '../../domain/channel';
 
 export const CHANNEL_MIGRATIONS: readonly SqliteMigration[] = [
   {

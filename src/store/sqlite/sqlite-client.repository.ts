@@ -1,16 +1,9 @@
 import type { Statement } from 'better-sqlite3';
-import {
-  ClientBannedError,
-  type ClientPage,
-  type ClientRecord,
-  ClientRepository,
-  InvalidCursorError,
-  type ListClientsQuery,
-  type RegisterInput,
-  type StatusChange,
-} from '../client.repository';
+import { type ClientPage, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../client.repository';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { type SqliteConnection, type SqliteMigration, sqliteCall } from './sqlite-connection';
+import type { ClientRecord } from '../../domain/client';
+import { ClientBannedError, InvalidCursorError } from '../../domain/errors';
 
 export const CLIENT_MIGRATIONS: readonly SqliteMigration[] = [
   {

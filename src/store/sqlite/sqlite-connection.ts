@@ -2,7 +2,7 @@ import { chmodSync, closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { prepareDataDir } from '../../common/data-dir';
-import { StoreUnavailableError } from '../store-unavailable.error';
+import { StoreUnavailableError } from '../../domain/errors';
 
 /** The store's file under DATA_DIR. */
 export const SQLITE_FILE = 'store.sqlite';

@@ -1,5 +1,6 @@
-import type { ChannelDefinition, ChannelRepository } from '../../../src/store/channel.repository';
+import type { ChannelRepository } from '../../../src/store/channel.repository';
 import type { StoreEngine } from '../../../src/store/store-engine';
+import type { ChannelDefinition } from '../../../src/domain/channel';
 
 const full: ChannelDefinition = {
   name: 'chat',

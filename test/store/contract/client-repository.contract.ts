@@ -1,11 +1,7 @@
-import {
-  ClientBannedError,
-  type ClientRecord,
-  type ClientRepository,
-  InvalidCursorError,
-  type RegisterInput,
-} from '../../../src/store/client.repository';
+import { type ClientRepository, type RegisterInput } from '../../../src/store/client.repository';
 import type { StoreEngine } from '../../../src/store/store-engine';
+import type { ClientRecord } from '../../../src/domain/client';
+import { ClientBannedError, InvalidCursorError } from '../../../src/domain/errors';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const T1 = '2026-01-02T00:00:00.000Z';

@@ -5,12 +5,12 @@ import { Logger, type LogLevel } from '@nestjs/common';
 import type { HttpAdapterHost } from '@nestjs/core';
 import fastify, { type FastifyInstance } from 'fastify';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { ChannelCatalog } from '../../../src/channels/catalog/channel-catalog';
+import { ChannelCatalog } from '../../../src/store/channel-catalog';
 import { type AppConfig, loadConfig } from '../../../src/config/app-config';
 import { MetricsService } from '../../../src/metrics/metrics.service';
-import type { ChannelDefinition } from '../../../src/store/channel.repository';
 import { EmbeddedBroker } from '../../../src/broker/embedded/embedded-broker';
-import { InMemoryChannelRepository, InMemoryClientRepository } from './fakes';
+import { InMemoryChannelRepository, InMemoryClientRepository } from '../fakes';
+import type { ChannelDefinition } from '../../../src/domain/channel';
 
 export const PREFIX = 'webcommunicator/test';
 

@@ -63,8 +63,8 @@ export const portalPlugin: FastifyPluginAsync<PortalPluginOptions> = async (inst
 
 /** Serves the admin portal at /portal (see docs/portal.md). */
 @Module({})
-export class PortalModule implements OnModuleInit {
-  private readonly logger = new Logger(PortalModule.name);
+export class PortalSiteModule implements OnModuleInit {
+  private readonly logger = new Logger(PortalSiteModule.name);
 
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 

@@ -1,4 +1,4 @@
-import { roleFromClaim } from './principal';
+import { roleFromClaim } from './api-caller';
 
 describe('roleFromClaim', () => {
   it.each([

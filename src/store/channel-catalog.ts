@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { type ChannelDefinition, ChannelRepository } from '../../store/channel.repository';
+import { ChannelRepository } from './channel.repository';
+import type { ChannelDefinition } from '../domain/channel';
 
 /** How long another instance's channel edits may take to show here (AWS mode runs several instances). */
 const REFRESH_AFTER_MS = 5_000;

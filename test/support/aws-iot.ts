@@ -1,12 +1,9 @@
-/* In-memory fakes of the store ports and a config builder, for the AWS IoT driver's tests. */
-import { ChannelCatalog } from '../../../channels/catalog/channel-catalog';
-import { type AppConfig, loadConfig } from '../../../config/app-config';
-import type { ChannelDefinition } from '../../../store/channel.repository';
-import type { ClientRecord } from '../../../store/client.repository';
-import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../testing/fakes';
-
-/** The shared in-memory store fakes, under the names these tests use. */
-export { InMemoryChannelRepository as FakeChannelRepository, InMemoryClientRepository as FakeClientRepository };
+/* Channels, client records, a catalog and a config builder for the AWS IoT driver's tests. */
+import { ChannelCatalog } from '../../src/store/channel-catalog';
+import { type AppConfig, loadConfig } from '../../src/config/app-config';
+import { InMemoryChannelRepository } from './fakes';
+import type { ChannelDefinition } from '../../src/domain/channel';
+import type { ClientRecord } from '../../src/domain/client';
 
 export const GAME_CHANNELS: ChannelDefinition[] = [
   { name: 'News', types: ['BROADCAST'], clientSend: false, maxMessageBytes: 1024 },

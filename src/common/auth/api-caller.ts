@@ -1,7 +1,7 @@
 export type Role = 'admin' | 'service' | 'client';
 
-/** The authenticated caller, attached to the request by the JWT strategy. */
-export interface Principal {
+/** The authenticated HTTP caller (a bearer token's client id and role), attached to the request by the JWT strategy. */
+export interface ApiCaller {
   clientId: string;
   role: Role;
 }

@@ -1,16 +1,10 @@
-import type { BrokerEndpoint, ConnectionState, IssuedCredentials, PublishOptions } from '../broker/broker';
-import { Broker } from '../broker/broker';
-import { type ChannelDefinition, ChannelRepository } from '../store/channel.repository';
-import {
-  ClientBannedError,
-  type ClientPage,
-  type ClientRecord,
-  ClientRepository,
-  type ConnectionType,
-  type ListClientsQuery,
-  type RegisterInput,
-  type StatusChange,
-} from '../store/client.repository';
+import type { BrokerEndpoint, ConnectionState, InternalMqttEndpoint, IssuedCredentials, PublishOptions } from '../../src/broker/broker';
+import { Broker } from '../../src/broker/broker';
+import { ChannelRepository } from '../../src/store/channel.repository';
+import { type ClientPage, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../../src/store/client.repository';
+import type { ChannelDefinition } from '../../src/domain/channel';
+import type { ClientRecord, ConnectionType } from '../../src/domain/client';
+import { ClientBannedError } from '../../src/domain/errors';
 
 /** In-memory ClientRepository for unit tests (the DynamoDB one is tested against dynalite). `get` returns a snapshot, like a real store read. */
 export class InMemoryClientRepository extends ClientRepository {
@@ -222,4 +216,8 @@ export class RecordingBroker extends Broker {
   }
 
   async checkHealth(): Promise<void> {}
+
+  internalMqttEndpoint(): InternalMqttEndpoint | undefined {
+    return undefined;
+  }
 }
