@@ -1,7 +1,14 @@
 # syntax=docker/dockerfile:1
+# CI replays these steps on the host with Node 22 and npm 10 (scripts/replay-dockerfile.sh): keep the two in step.
 
 # ---- build: compile TypeScript with the dev toolchain ----
 FROM node:22-slim AS build
+# better-sqlite3 compiles its native module with node-gyp when no prebuilt binary can be fetched.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+# swagger-ui-dist's install-time telemetry (@scarf/scarf): off.
+ENV SCARF_ANALYTICS=false
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -16,8 +23,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production
+ENV SCARF_ANALYTICS=false
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+# No install scripts and so no compiler here: the one native module (better-sqlite3) comes built from the
+# build stage, same Node 22 ABI.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY --from=build /app/node_modules/better-sqlite3/build/Release/better_sqlite3.node ./node_modules/better-sqlite3/build/Release/better_sqlite3.node
 COPY --from=build /app/dist ./dist
 COPY config ./config
 # The admin portal's static files (served at /portal; mqtt.min.js comes from node_modules/mqtt).

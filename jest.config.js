@@ -21,7 +21,9 @@ const common = {
 };
 
 module.exports = {
-  testTimeout: 30000,
+  // A ceiling, not a wait: tests wait for conditions. On a busy 2-core machine (load 7, and 20 seen) a cold
+  // start (ts-jest compiling the app, the first TestApp, a child service: over a minute each) takes far over 30 s.
+  testTimeout: 300_000,
   projects: [
     { ...common, displayName: 'unit', rootDir: '.', testMatch: ['<rootDir>/src/**/*.spec.ts'], setupFiles: ['<rootDir>/test/unit-setup.ts'] },
     {

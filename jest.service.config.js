@@ -9,6 +9,6 @@ const base = require('./jest.config.js');
 const e2e = base.projects.find((project) => project.displayName === 'e2e');
 
 module.exports = {
-  testTimeout: 60000,
+  testTimeout: 300_000,
   projects: [{ ...e2e, displayName: 'service', testMatch: ['<rootDir>/test/service/**/*.service-spec.ts'] }],
 };

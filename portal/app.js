@@ -53,6 +53,7 @@ async function enter() {
   workspace.hidden = false;
   whoami.hidden = false;
   whoami.textContent = subject ? `Signed in as ${subject}` : 'Signed in';
+  users.setSelf(subject);
   signOutButton.hidden = false;
   $('#main').focus();
   await Promise.all([users.reset(), channels.load()]);

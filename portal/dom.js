@@ -36,7 +36,8 @@ export function formatTime(iso) {
     return '';
   }
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+  // Short in the table (the full time is the cell's title).
+  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
 }
 
 /** Clears the inline errors of a form. */
@@ -58,6 +59,23 @@ export function clearErrors(form) {
  * lands on "/types"); what matches no field goes to the form-level message.
  * Focuses the first invalid control. `aliases` maps API field names to form ones.
  */
+/**
+ * The API names fields as in JSON (`maxMessageBytes must not be greater than 131072`); under a human
+ * label the message says the label instead ("Largest client message (bytes) must not be…").
+ */
+function inWords(form, field, message) {
+  const name = field.slice(field.lastIndexOf('/') + 1);
+  if (name === '' || !message.startsWith(`${name} `)) {
+    return message;
+  }
+  const control = form.querySelector(`[data-field="${CSS.escape(field)}"]`);
+  const label = control?.querySelector('label, legend')?.textContent?.trim();
+  if (!label) {
+    return message;
+  }
+  return `${label.charAt(0).toUpperCase()}${label.slice(1)}${message.slice(name.length)}`;
+}
+
 export function showErrors(form, error, aliases = {}) {
   clearErrors(form);
   const formLevel = [];
@@ -79,7 +97,8 @@ export function showErrors(form, error, aliases = {}) {
       formLevel.push(field ? `${field}: ${message}` : message);
       continue;
     }
-    target.textContent = target.textContent ? `${target.textContent}; ${message}` : message;
+    const said = inWords(form, aliases[field] ?? field, message);
+    target.textContent = target.textContent ? `${target.textContent}; ${said}` : said;
     container.classList.add('invalid');
     for (const control of container.querySelectorAll('input, select, textarea')) {
       control.setAttribute('aria-invalid', 'true');

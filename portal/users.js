@@ -24,8 +24,10 @@ export class UsersView {
     this.nextCursor = undefined;
     this.searching = undefined;
     this.latest = 0;
-    this.dialog = new StatusDialog(api, (clientId) => this.afterStatusChange(clientId));
+    this.dialog = new StatusDialog(api, (clientId, status) => this.afterStatusChange(clientId, status));
     this.stateDialog = new StateDialog(api);
+    // The signed-in admin's own client id: no Ban button on its own row (it would cut the portal's own live feed).
+    this.self = undefined;
 
     this.status.addEventListener('change', () => void this.reset());
     this.limit.addEventListener('change', () => void this.reset());
@@ -41,6 +43,10 @@ export class UsersView {
         void this.search('');
       }
     });
+  }
+
+  setSelf(clientId) {
+    this.self = clientId;
   }
 
   reset() {
@@ -161,23 +167,27 @@ export class UsersView {
           'State',
         );
         state.addEventListener('click', () => void this.stateDialog.open(user.clientId, state));
+        const own = user.clientId === this.self;
         return h(
           'tr',
           { dataset: { clientId: user.clientId } },
-          h('th', { scope: 'row' }, h('code', {}, user.clientId)),
+          h('th', { scope: 'row' }, h('code', { title: user.clientId }, user.clientId)),
           h('td', {}, h('span', { className: `badge ${banned ? 'banned' : 'registered'}` }, user.status)),
           h('td', {}, user.connectionType, user.portalClient ? h('span', { className: 'muted' }, ' · portal') : null),
           h('td', {}, user.connected === undefined ? '—' : user.connected ? 'yes' : 'no'),
           h('td', {}, formatTime(user.registeredAt)),
           h('td', { className: 'reason' }, user.banReason ?? ''),
-          h('td', {}, state, ' ', action),
+          h('td', {}, state, ' ', own ? h('span', { className: 'muted', title: 'The portal session you are signed in with' }, 'you') : action),
         );
       }),
     );
   }
 
-  async afterStatusChange(clientId) {
+  async afterStatusChange(clientId, status) {
     await this.refresh();
+    // Said in the status line (a live region) as well as by the row, so it is noticed and announced.
+    this.message.textContent =
+      status === 'BANNED' ? `Banned ${clientId}: its live connections were closed.` : `Un-banned ${clientId}: it may register and connect again.`;
     // The row was re-rendered: put focus back on its (new) action button.
     const button = this.table.querySelector(`button[data-client-id="${CSS.escape(clientId)}"]`);
     (button ?? $('#users-title')).focus();
@@ -246,7 +256,7 @@ class StatusDialog {
       await this.api.setUserStatus(user.clientId, status, this.reason.value.trim() || undefined);
       this.done = true;
       this.dialog.close('confirm');
-      await this.onDone(user.clientId);
+      await this.onDone(user.clientId, status);
     } catch (error) {
       this.error.textContent = `${error.message}${error.code ? ` (${error.code})` : ''}`;
       this.setBusy(false);

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Makes sure the services the tests talk to are there; idempotent, safe to run again.
+# Makes sure the services the tests talk to are there; idempotent, safe to run again. `npm test` runs it
+# first (package.json "pretest"), so a fresh machine needs no other command.
 #  - mosquitto_sub / mosquitto_pub (e2e tests over mutual TLS): installs mosquitto-clients when missing;
 #  - Chromium at /usr/bin/chromium (the portal's browser test): installs Debian's chromium when missing;
 #  - RabbitMQ on 127.0.0.1:5672, guest/guest (npm run test:service): starts it when the port doesn't
-#    answer, installing Debian's rabbitmq-server first when it isn't there.
+#    answer, installing Debian's rabbitmq-server first when it isn't there;
+#  - Redis on 127.0.0.1:6379: starts it when the port doesn't answer and redis-server is installed
+#    (nothing on disk, as the machine's own start command does).
 # Prints what it did; exits non-zero with the reason when it can't.
 set -euo pipefail
 
@@ -31,8 +34,9 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# port_open [host port]: whether something accepts TCP connections there (default: RabbitMQ's).
 port_open() {
-  (exec 3<>"/dev/tcp/$RABBITMQ_HOST/$RABBITMQ_PORT") 2>/dev/null
+  (exec 3<>"/dev/tcp/${1:-$RABBITMQ_HOST}/${2:-$RABBITMQ_PORT}") 2>/dev/null
 }
 
 # ---- mosquitto clients ------------------------------------------------------------------------
@@ -87,3 +91,23 @@ if ! as_root rabbitmqctl -q await_startup --timeout "$STARTUP_TIMEOUT_SECONDS" >
   fail "rabbitmqctl can't reach the RabbitMQ node (await_startup failed): the service tests need it"
 fi
 say "RabbitMQ: booted, rabbitmqctl works"
+
+# ---- Redis ------------------------------------------------------------------------------------
+REDIS_HOST=127.0.0.1
+REDIS_PORT=6379
+if port_open "$REDIS_HOST" "$REDIS_PORT"; then
+  say "Redis: already answering on $REDIS_HOST:$REDIS_PORT"
+elif command -v redis-server >/dev/null 2>&1; then
+  say "Redis: starting"
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log >/dev/null || fail "redis-server failed to start; see /var/log/redis/ci.log"
+  deadline=$((SECONDS + 30))
+  until port_open "$REDIS_HOST" "$REDIS_PORT"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "Redis did not answer on $REDIS_HOST:$REDIS_PORT within 30s"
+    sleep 0.2
+  done
+  say "Redis: answering on $REDIS_HOST:$REDIS_PORT"
+else
+  say "Redis: not installed and not answering (no test needs it yet)"
+fi

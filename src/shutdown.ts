@@ -1,10 +1,13 @@
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { HttpDrain } from './common/http-drain';
+import { EventsTransport } from './events/events-transport';
 
 /**
- * SIGTERM/SIGINT: refuse new requests, let in-flight ones finish (HttpDrain), close the
- * events consumer, broker and store (Nest's close order: HTTP drains before
- * onApplicationShutdown hooks release resources), then exit 0. If that takes
+ * SIGTERM/SIGINT: first stop taking events (cancel the events consumer, so
+ * events sent from now on stay queued for another instance), then refuse new
+ * requests and let in-flight ones finish (HttpDrain), then close: events being
+ * relayed finish, then broker and store close (Nest's close order: HTTP
+ * drains before onApplicationShutdown hooks release resources), then exit 0. If that takes
  * longer than the budget, exit 1 so the orchestrator knows it was cut short.
  */
 export function installShutdown(app: INestApplication, budgetMs: number, logger: LoggerService): void {
@@ -21,8 +24,9 @@ export function installShutdown(app: INestApplication, budgetMs: number, logger:
     }, budgetMs);
     timer.unref();
     app
-      .get(HttpDrain)
-      .drain(Math.floor(budgetMs / 2))
+      .get(EventsTransport)
+      .stopConsuming()
+      .then(() => app.get(HttpDrain).drain(Math.floor(budgetMs / 2)))
       .then(() => app.close())
       .then(() => {
         logger.log('shut down cleanly');

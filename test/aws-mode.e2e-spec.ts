@@ -330,5 +330,5 @@ describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double
     }
     expect((await request(t.url).get('/v1/admin/users').set(admin)).status).toBe(200);
     expect((await request(t.url).get('/health/ready')).status).toBe(200);
-  }, 60_000);
+  });
 });

@@ -19,7 +19,7 @@ describe('the OpenAPI document passes a linter and a second generator', () => {
       throw new Error(`redocly lint failed:\n${error.stdout}\n${error.stderr}`);
     });
     expect(`${stdout}\n${stderr}`).toMatch(/Your API description is valid/);
-  }, 120_000);
+  });
 
   it('@hey-api/openapi-ts generates without warnings, one type per named schema and enum', async () => {
     const out = mkdtempSync(join(tmpdir(), 'wc-heyapi-'));
@@ -36,7 +36,7 @@ describe('the OpenAPI document passes a linter and a second generator', () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  }, 120_000);
+  });
 
   it('schema names are the contract\'s (no Dto suffix) and each operation declares its problems', () => {
     const spec = JSON.parse(readFileSync(SPEC, 'utf8')) as {

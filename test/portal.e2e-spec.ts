@@ -55,7 +55,7 @@ describe('admin portal (/portal) in headless Chromium', () => {
   async function showing(label: string, count: number): Promise<string[]> {
     let ids: Array<string | undefined> = [];
     let text: string | null = null;
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     for (;;) {
       if ((await page.getAttribute('#users-table', 'aria-busy')) === 'false') {
         ids = await page
@@ -228,8 +228,9 @@ describe('admin portal (/portal) in headless Chromium', () => {
     expect(await banned.locator('.badge').textContent()).toBe('BANNED');
     expect(await banned.locator('td.reason').textContent()).toBe('griefing in lobby 3');
     expect(await dialog.evaluate((d) => (d as unknown as BrowserElement).open)).toBe(false);
-    // Focus returns to the row's (new) action button.
+    // Focus returns to the row's (new) action button, and the status line says what happened.
     await expect(page.getByRole('button', { name: 'Un-ban player-live', exact: true })).toBeFocusedSoon();
+    expect(await page.textContent('#users-message')).toBe('Banned player-live: its live connections were closed.');
 
     // The service agrees, and the broker refuses the client now.
     const user = await request(t.url).get('/v1/admin/users/player-live').set(t.auth('root', 'admin'));
@@ -340,8 +341,11 @@ describe('admin portal (/portal) in headless Chromium', () => {
 
     await page.locator('#ch-max-error').filter({ hasText: /./ }).waitFor();
     expect(await page.textContent('#ch-max-error')).toMatch(/131072/);
+    // Messages say the field's label, not its JSON name.
+    expect(await page.textContent('#ch-max-error')).toMatch(/^Largest client message \(bytes\) /);
+    expect(await page.textContent('#channel-form')).not.toContain('maxMessageBytes');
     expect(await page.getAttribute('#ch-max', 'aria-invalid')).toBe('true');
-    expect(await page.textContent('#ch-rate-error')).toContain('messages must not be less than 1');
+    expect(await page.textContent('#ch-rate-error')).toContain('Messages must not be less than 1');
     expect(await page.getAttribute('#ch-rate-messages', 'aria-invalid')).toBe('true');
     expect(await page.textContent('#channel-form-error')).toContain('VALIDATION_FAILED');
     // The first invalid field gets the focus.
@@ -376,6 +380,52 @@ describe('admin portal (/portal) in headless Chromium', () => {
       }),
     );
     await page.locator('#send-channel option[value="tournament"]').waitFor({ state: 'attached' });
+  });
+
+  it('offers no Ban button on the admin\'s own portal session', async () => {
+    await page.fill('#users-search-id', 'root');
+    await page.click('#users-search button[type="submit"]');
+    const own = row('root');
+    await own.waitFor();
+    expect(await own.locator('button').count()).toBe(0);
+    expect(await own.locator('td').last().textContent()).toBe('you');
+    await page.fill('#users-search-id', '');
+    await page.click('#users-search button[type="submit"]');
+  });
+
+  it('fits a laptop (1366 px: no wrapped ids or buttons, toolbar on one row) and a phone (420 px: no sideways scrolling, actions on screen)', async () => {
+    await register('eu-west-1:1234abcd-5678-90ef-1234-567890abcdef');
+    await page.click('#users-refresh');
+    await row('eu-west-1:1234abcd-5678-90ef-1234-567890abcdef').waitFor();
+    for (const width of [1366, 420]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.evaluate(() => window.scrollTo(0, 0));
+      // Evaluated in the page (a string: this file compiles without the DOM library).
+      const layout = await page.evaluate<{ overflow: number; toolbarRows: number; wrappedIds: number; wrappedButtons: number; actionsOffScreen: number }>(`(() => {
+        const doc = document.documentElement;
+        // The toolbar aligns its items at the bottom: one row = one bottom edge.
+        const bottoms = (selector) => [...document.querySelectorAll(selector)].map((e) => Math.round(e.getBoundingClientRect().bottom));
+        const lineCount = (e) => Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight || '20'));
+        return {
+          overflow: doc.scrollWidth - doc.clientWidth,
+          toolbarRows: new Set(bottoms('#users .toolbar > *')).size,
+          wrappedIds: [...document.querySelectorAll('#users-table tbody th code')].filter((e) => lineCount(e) > 1).length,
+          wrappedButtons: [...document.querySelectorAll('#users-table button, #users .toolbar button')].filter((e) => e.getBoundingClientRect().height > 40).length,
+          actionsOffScreen: [...document.querySelectorAll('#users-table tbody button, #channels-table tbody button')].filter((e) => e.getBoundingClientRect().right > doc.clientWidth).length,
+        };
+      })()`);
+      expect({ width, overflow: layout.overflow, actionsOffScreen: layout.actionsOffScreen, wrappedButtons: layout.wrappedButtons }).toEqual({ width, overflow: 0, actionsOffScreen: 0, wrappedButtons: 0 });
+      if (width === 1366) {
+        expect(layout.toolbarRows).toBe(1);
+        expect(layout.wrappedIds).toBe(0);
+      }
+      const file = join(tmp, `portal-${width}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      if (process.env.UPDATE_PORTAL_SCREENSHOT === '1') {
+        writeFileSync(join(__dirname, '..', 'docs', `portal-${width}.png`), readFileSync(file));
+      }
+    }
+    await page.setViewportSize({ width: 1440, height: 1000 });
   });
 
   it('keeps to its own CSP and throws no errors; takes the screenshot', async () => {
@@ -417,7 +467,7 @@ async function within(promise: Promise<unknown>, ms: number, failure: string): P
 
 /** Polls `read` until it returns `expected` (5 s). */
 async function eventually<T>(read: () => Promise<T>, expected: T): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 30_000;
   let last: T | undefined;
   while (Date.now() < deadline) {
     last = await read();
@@ -441,7 +491,7 @@ declare global {
 expect.extend({
   /** Polls (up to 5 s) until the Playwright locator is the focused element. */
   async toBeFocusedSoon(locator: import('playwright-core').Locator) {
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 30_000;
     let focused = false;
     while (Date.now() < deadline) {
       focused = await locator.evaluate((el) => el === document.activeElement).catch(() => false);

@@ -67,7 +67,7 @@ describe('the README tour runs as written', () => {
       symlinkSync(join(ROOT, entry), join(work, entry));
     }
     env = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: service.config.dataDir };
-  }, 60_000);
+  });
 
   afterAll(async () => {
     for (const child of children) {
@@ -112,5 +112,5 @@ describe('the README tour runs as written', () => {
 
     const banned = await bash('ban');
     expect(JSON.parse(banned)).toMatchObject({ clientId: 'alice', status: 'BANNED', banReason: 'cheating' });
-  }, 180_000);
+  });
 });

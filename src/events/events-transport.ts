@@ -68,6 +68,11 @@ export class EventsTransport implements OnApplicationShutdown {
     return this.server;
   }
 
+  /** First step of a graceful shutdown: take no new event (cancel the consumer / unsubscribe); events being relayed go on. */
+  async stopConsuming(): Promise<void> {
+    await this.server?.stopConsuming();
+  }
+
   onApplicationShutdown(): void {
     if (this.credentialsFile !== undefined) {
       rmSync(this.credentialsFile, { force: true });

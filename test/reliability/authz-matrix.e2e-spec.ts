@@ -20,7 +20,6 @@ import { closesWithin, mqttPacket, rawTls, rawWebSocket, type TlsIdentity } from
  * generated wildcard positions, the topic limits, devices over TLS and portal
  * clients, through the real app.
  */
-jest.setTimeout(60_000);
 
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'web-communicator';
@@ -378,7 +377,7 @@ describe('broker ACL end to end: plain client, device over TLS, portal client', 
         c.write(p.connectPacket());
         await sleep(50);
         c.write(mqttPacket.publish(topic, `forged by ${p.who}`, 0x32, 1));
-        await expect(closesWithin(c as Parameters<typeof closesWithin>[0], 3_000)).resolves.toBe(true);
+        await expect(closesWithin(c as Parameters<typeof closesWithin>[0], 30_000)).resolves.toBe(true);
       }
       await sleep(100);
       expect(portal.received.slice(seen).filter((m) => JSON.stringify(m.payload).includes('forged'))).toEqual([]);
@@ -401,7 +400,7 @@ describe('broker ACL end to end: plain client, device over TLS, portal client', 
       raw.once('error', reject);
     });
     await raw.publishAsync(`${PREFIX}/news`, JSON.stringify({ Channel: 'news', Message: 'from the portal' }), { qos: 1 });
-    await alice.waitFor(before + 1, 3_000);
+    await alice.waitFor(before + 1);
     const closed = new Promise<void>((resolve) => raw.once('close', () => resolve()));
     raw.publish(`${PREFIX}-other/news`, 'outside', { qos: 0 });
     await closed;

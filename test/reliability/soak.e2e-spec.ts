@@ -10,7 +10,6 @@ import { runSoak } from './support/soak';
  * connected and not banned for the whole window, at QoS 1; the service's RSS must stay
  * within a generous bound.
  */
-jest.setTimeout(60_000);
 
 describe('load soak (CI form: 200 clients × 10 s)', () => {
   it('loses nothing, keeps every stable session, and memory stays bounded', async () => {

@@ -21,7 +21,7 @@ export async function eventCounts(t: TestApp): Promise<Record<string, number>> {
 }
 
 /** Waits until `predicate` holds, polling. */
-export async function eventually(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function eventually(predicate: () => boolean | Promise<boolean>, timeoutMs = 30_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) {

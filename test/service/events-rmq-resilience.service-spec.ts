@@ -107,7 +107,7 @@ describe('events over RabbitMQ: connection loss, restarts, outages', () => {
     await startEvents(second.app);
     await back.waitFor(100, 15_000);
     expect(idCounts(back).size).toBe(100);
-    await eventually(async () => (await rabbit.messageCount(queue)) === 0, 5000, 'an empty queue');
+    await eventually(async () => (await rabbit.messageCount(queue)) === 0, 30_000, 'an empty queue');
   });
 
   it('holds an event unacknowledged through a broker outage: a stop leaves it queued, the next start relays it', async () => {

@@ -74,7 +74,7 @@ describe('events over RabbitMQ (EVENTS_TRANSPORT=rmq)', () => {
       topic: `${PREFIX}/news/client/alice`,
       payload: { Channel: 'news', Message: 'direct 1', Id: 'mix-1', Time: expect.any(String) },
     });
-    await eventually(async () => (await rabbit.messageCount(queue)) === 0, 5000, 'an empty queue');
+    await eventually(async () => (await rabbit.messageCount(queue)) === 0, 30_000, 'an empty queue');
   });
 
   it('relays events a Nest service emits with ClientProxy (the documented client setup)', async () => {
@@ -99,7 +99,7 @@ describe('events over RabbitMQ (EVENTS_TRANSPORT=rmq)', () => {
     await rabbit.emit(queue, broadcast, { id: 'dup-1', channel: 'news', message: 'once again' });
     await rabbit.emit(queue, broadcast, { id: 'dup-end', channel: 'news', message: 'end' });
     await alice.waitFor(3);
-    await eventually(async () => (await eventCounts(t)).duplicate - (before.duplicate ?? 0) === 5, 5000, '5 duplicates');
+    await eventually(async () => (await eventCounts(t)).duplicate - (before.duplicate ?? 0) === 5, 30_000, '5 duplicates');
     expect(alice.received.map((m) => m.payload.Id).sort()).toEqual(['dup-1', 'dup-end', 'dup-marker']);
     expect(alice.received.find((m) => m.payload.Id === 'dup-1')?.payload.Message).toBe('once');
   });
@@ -181,7 +181,7 @@ describe('events over RabbitMQ (EVENTS_TRANSPORT=rmq)', () => {
     const after = await eventCounts(t);
     expect(after.dead_lettered - (before.dead_lettered ?? 0)).toBe(invalid.length);
     expect(await rabbit.messageCount(dlq)).toBe(0);
-    await eventually(async () => (await rabbit.messageCount(queue)) === 0, 5000, 'an empty queue');
+    await eventually(async () => (await rabbit.messageCount(queue)) === 0, 30_000, 'an empty queue');
   });
 
   it('retries while the broker is unavailable, then relays once; the envelope Id is the event id', async () => {

@@ -19,7 +19,7 @@ const ARGS = [
 /** Real headless Chromium. Fails (never skips) when it isn't installed. */
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`${CHROMIUM_PATH} not found: run bash scripts/ensure-test-services.sh (installs Debian's chromium)`);
+    throw new Error(`${CHROMIUM_PATH} not found: npm test installs it first (scripts/ensure-test-services.sh installs Debian's chromium)`);
   }
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ARGS, timeout: 30_000 });
 }

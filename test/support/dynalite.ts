@@ -29,7 +29,7 @@ export class DynaliteProcess {
     }
     const child = spawn(process.execPath, args, { stdio: 'ignore' });
     const endpoint = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + 60_000;
     for (;;) {
       if (child.exitCode !== null) {
         throw new Error(`dynalite exited with ${child.exitCode}`);

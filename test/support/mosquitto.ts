@@ -48,7 +48,7 @@ export class MosquittoSub {
   static async start(port: number, clientId: string, files: { ca: string; cert: string; key: string }, topic: string): Promise<MosquittoSub> {
     const child = spawn('stdbuf', ['-oL', '-eL', 'mosquitto_sub', ...tlsArgs(port, clientId, files), '-t', topic, '-d', '--keepalive', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const sub = new MosquittoSub(child);
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 30_000;
     while (!sub.debug.includes('SUBACK')) {
       if (Date.now() > deadline || child.exitCode !== null) {
         child.kill();
@@ -63,7 +63,7 @@ export class MosquittoSub {
     return this.debug;
   }
 
-  async waitForLines(count: number, timeoutMs = 5000): Promise<string[]> {
+  async waitForLines(count: number, timeoutMs = 30_000): Promise<string[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.lines.length < count) {
       if (Date.now() > deadline) {
@@ -85,6 +85,6 @@ export class MosquittoSub {
 
 /** Runs `mosquitto_pub` once; returns its exit status and output. */
 export function mosquittoPub(port: number, clientId: string, files: { ca: string; cert: string; key: string }, topic: string, message: string): { status: number | null; output: string } {
-  const result = spawnSync('mosquitto_pub', [...tlsArgs(port, clientId, files), '-t', topic, '-m', message, '-d'], { encoding: 'utf8', timeout: 10_000 });
+  const result = spawnSync('mosquitto_pub', [...tlsArgs(port, clientId, files), '-t', topic, '-m', message, '-d'], { encoding: 'utf8', timeout: 60_000 });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }

@@ -21,7 +21,7 @@ export class TestMqttClient {
 
   /** Connects; rejects with the CONNACK error when the broker refuses. */
   static async connect(url: string, options: IClientOptions): Promise<TestMqttClient> {
-    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...options });
+    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 30_000, protocolVersion: 4, ...options });
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve());
       client.once('error', (error) => {
@@ -56,7 +56,7 @@ export class TestMqttClient {
   }
 
   /** Waits until `count` messages arrived (or throws after timeoutMs). */
-  async waitFor(count: number, timeoutMs = 5000): Promise<Received[]> {
+  async waitFor(count: number, timeoutMs = 30_000): Promise<Received[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.received.length < count) {
       const left = deadline - Date.now();

@@ -40,7 +40,8 @@ export class ServiceProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const service = new ServiceProcess(child, `http://127.0.0.1:${port}`, loadConfig(fullEnv));
-    const deadline = Date.now() + 20_000;
+    // A ceiling for a cold start on a busy machine; ready as soon as /health/ready says so.
+    const deadline = Date.now() + 180_000;
     for (;;) {
       if (child.exitCode !== null) {
         throw new Error(`service exited early: ${service.output}`);

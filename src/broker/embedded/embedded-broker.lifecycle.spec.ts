@@ -23,7 +23,6 @@ import {
 } from '../../../test/support/broker/harness';
 import { BrokerUnavailableError } from '../../domain/errors';
 
-jest.setTimeout(15_000);
 
 const news = `${PREFIX}/news`;
 

@@ -13,7 +13,6 @@ import { EmbeddedBroker } from './embedded-broker';
 import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../test/support/fakes';
 import { collect, MqttClients, PREFIX, suback, TEST_CHANNELS, waitForCount } from '../../../test/support/broker/harness';
 
-jest.setTimeout(15_000);
 
 /** The driver as Nest builds it (a factory provider, as in BrokerModule), on the real Fastify adapter. */
 describe('EmbeddedBroker in a Nest Fastify application', () => {

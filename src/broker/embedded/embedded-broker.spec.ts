@@ -21,7 +21,6 @@ import {
   waitForCount,
 } from '../../../test/support/broker/harness';
 
-jest.setTimeout(15_000);
 
 const BAD_CREDENTIALS = 4;
 const NOT_AUTHORIZED = 5;
@@ -401,7 +400,7 @@ describe('EmbeddedBroker', () => {
         5_000,
         () => 'the stalled client is still connected',
       );
-      await waitForCount(seen, count, 10_000);
+      await waitForCount(seen, count, 30_000);
     });
 
     it('sends each MQTT packet to a WebSocket client as one frame', async () => {

@@ -9,6 +9,7 @@ import type { BrokerAcl } from './broker-acl';
 import type { ConnectionTokens } from './connection-tokens';
 import type { Session, SessionCredential, SessionRegistry } from './session-registry';
 import type { ClientRecord } from '../../domain/client';
+import { errorMessage } from '../../domain/errors';
 
 /** MQTT user name of the service's own internal client. */
 export const INTERNAL_USERNAME = 'webcommunicator-internal';
@@ -243,8 +244,4 @@ export class MqttHooks {
 function sameSecret(given: Buffer | undefined, secret: string): boolean {
   const expected = Buffer.from(secret, 'utf8');
   return given !== undefined && given.length === expected.length && timingSafeEqual(given, expected);
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

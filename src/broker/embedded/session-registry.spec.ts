@@ -3,7 +3,6 @@ import { WebSocket } from 'ws';
 import { type BrokerHarness, closed, MqttClients, PREFIX, rawMqtt, startBroker, waitFor } from '../../../test/support/broker/harness';
 import type { CloseReason, Session } from './session-registry';
 
-jest.setTimeout(20_000);
 
 describe('SessionRegistry (on a real EmbeddedBroker)', () => {
   let h: BrokerHarness;
@@ -99,7 +98,7 @@ describe('SessionRegistry (on a real EmbeddedBroker)', () => {
     await new Promise<void>((resolve) => ws.once('open', () => resolve()));
     // Keep-alive of 1 s and never a PINGREQ: Aedes gives up after 1.5 s.
     ws.send(rawMqtt.connect('silent', { username: 'silent', password: connectionToken, keepAlive: 1 }));
-    await waitFor(() => reasonsOf('silent').length === 1, 10_000);
+    await waitFor(() => reasonsOf('silent').length === 1, 30_000);
     expect(reasonsOf('silent')).toEqual(['timeout']);
   });
 

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import type { Client } from 'aedes';
+import { errorMessage } from '../../domain/errors';
 import type { MetricsService } from '../../metrics/metrics.service';
 import type { ClientRepository } from '../../store/client.repository';
 import type { ConnectionTokenClaims } from './connection-tokens';
@@ -311,8 +312,4 @@ function addListener<T>(list: T[], listener: T): () => void {
       list.splice(at, 1);
     }
   };
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

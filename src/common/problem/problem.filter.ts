@@ -33,7 +33,8 @@ export function sendProblem(error: unknown, request: FastifyRequest, reply: Fast
   if (problem.body.status === 404 && problem.body.code === ErrorCode.NOT_FOUND) {
     // No route for this method, but there is one for others: 405 with Allow, not 404.
     const allowed = allowedMethods(request.server, path);
-    if (allowed.length > 0) {
+    // A route that answers this very method said 404 itself (a static file that isn't there): it stays 404.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
       problem = toProblem(new DomainError(ErrorCode.METHOD_NOT_ALLOWED, `${request.method} is not allowed on this path; use ${allowed.join(', ')}.`), path);
       void reply.header('Allow', allowed.join(', '));
     }

@@ -17,12 +17,16 @@ const CLOSE_TIMEOUT_MS = 5_000;
  *   once the previous event was relayed (its `handleMessage` hook): events are
  *   relayed one at a time and in order, and a burst waits in the socket
  *   instead of piling up in memory.
+ *
+ * stopConsuming() (the first step of a graceful shutdown) unsubscribes, so a
+ * stopping service takes no new event while HTTP drains.
  */
 export class EventsMqttServer extends ServerMqtt {
   private readonly log = new Logger('EventsMqttServer');
   /** Settles when the handling of a packet is done; keyed by the packet mqtt.js hands to both the event and the hook. */
   private readonly handling = new Map<IPublishPacket, Promise<unknown>>();
   private readonly inFlight = new InFlight();
+  private stopping?: Promise<void>;
   private closing?: Promise<void>;
 
   constructor(
@@ -89,7 +93,26 @@ export class EventsMqttServer extends ServerMqtt {
     return this.closing;
   }
 
+  /** Unsubscribes from the events topics (mqtt.js then won't resubscribe on a reconnect); events being relayed go on. */
+  stopConsuming(): Promise<void> {
+    this.stopping ??= this.unsubscribe();
+    return this.stopping;
+  }
+
+  private async unsubscribe(): Promise<void> {
+    const client = this.client();
+    const topics = [...this.messageHandlers.keys()];
+    if (client === undefined || topics.length === 0) {
+      return;
+    }
+    await withTimeout(
+      client.unsubscribeAsync(topics).catch(() => undefined),
+      CLOSE_TIMEOUT_MS,
+    );
+  }
+
   private async shutdown(): Promise<void> {
+    await this.stopConsuming();
     this.pendingEventListeners = [];
     await this.inFlight.drain(CLOSE_TIMEOUT_MS);
     const client = this.client();

@@ -3,13 +3,15 @@ import { type RmqOptions, ServerRMQ } from '@nestjs/microservices';
 import type { Channel } from 'amqplib';
 import { errorMessage } from '../../domain/errors';
 import { watchChannel } from './channel-state';
-import { InFlight } from '../in-flight';
+import { InFlight, withTimeout } from '../in-flight';
 
 export type RmqServerOptions = NonNullable<RmqOptions['options']>;
 
 /** How long close() waits for deliveries being relayed before closing the channel (their retries stop at shutdown). */
 const DRAIN_TIMEOUT_MS = 5_000;
 const SETUP_RETRY_MS = 5_000;
+/** How long stopConsuming() waits for RabbitMQ's cancel-ok (the channel may be dead). */
+const CANCEL_TIMEOUT_MS = 2_000;
 
 /** The part of amqp-connection-manager's connection we use (ServerRMQ types it `any`). */
 interface ConnectionManager {
@@ -26,8 +28,11 @@ interface ConnectionManager {
  * - recovers a channel that closed under a live connection: amqp-connection-manager
  *   only reopens channels when the connection comes back, so a channel error
  *   (a failed declaration, say) would otherwise stop consumption for good;
- * - on close, cancels the consumer and lets deliveries being relayed finish
- *   before closing the channel (unacked ones go back to the queue).
+ * - stopConsuming() (the first step of a graceful shutdown) cancels the
+ *   consumer, so a stopping service takes no new event while HTTP drains;
+ *   a reconnection after it doesn't consume again;
+ * - on close, also cancels the consumer and lets deliveries being relayed
+ *   finish before closing the channel (unacked ones go back to the queue).
  *
  * Reconnection itself is ServerRMQ's: amqp-connection-manager reconnects, and
  * its channel wrapper runs setupChannel again, which consumes again.
@@ -38,6 +43,7 @@ export class EventsRmqServer extends ServerRMQ {
   private consumingOn?: Channel;
   private lastSetupError?: string;
   private stopped = false;
+  private stopping?: Promise<void>;
   private closing?: Promise<void>;
 
   constructor(
@@ -60,6 +66,11 @@ export class EventsRmqServer extends ServerRMQ {
   override async setupChannel(channel: Channel, callback: () => void): Promise<void> {
     // Before consuming starts, so every delivery's channel is tracked.
     watchChannel(channel);
+    if (this.stopped) {
+      // Stopping: a (re)connection must not start consuming again.
+      callback();
+      return;
+    }
     try {
       await channel.assertQueue(this.deadLetterQueue, { durable: true });
       await super.setupChannel(channel, callback);
@@ -95,13 +106,27 @@ export class EventsRmqServer extends ServerRMQ {
     return this.closing;
   }
 
-  private async shutdown(): Promise<void> {
+  /**
+   * Takes no new delivery from now on: cancels the consumer (RabbitMQ keeps the
+   * queue's messages for another instance). Deliveries already being relayed
+   * go on; close() waits for them.
+   */
+  stopConsuming(): Promise<void> {
+    this.stopping ??= this.cancelConsumer();
+    return this.stopping;
+  }
+
+  private async cancelConsumer(): Promise<void> {
     this.stopped = true;
     const channel = this.consumingOn;
     const consumerTag = this.getOptionsProp<RmqServerOptions, 'consumerTag'>(this.options, 'consumerTag');
     if (channel !== undefined && consumerTag !== undefined) {
-      await channel.cancel(consumerTag).catch(() => undefined);
+      await withTimeout(channel.cancel(consumerTag), CANCEL_TIMEOUT_MS);
     }
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.stopConsuming();
     await this.inFlight.drain(DRAIN_TIMEOUT_MS);
     this.consumingOn = undefined;
     await super.close();

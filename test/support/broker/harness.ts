@@ -167,7 +167,7 @@ export async function refusalCode(connecting: Promise<MqttClient>): Promise<numb
 /** Subscribes and returns the SUBACK's granted codes as sent by the broker (0x80 = refused). */
 export function suback(client: MqttClient, topics: string | string[], qos: 0 | 1 = 0): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no SUBACK')), 5_000);
+    const timer = setTimeout(() => reject(new Error('no SUBACK')), 30_000);
     const onPacket = (packet: { cmd: string; granted?: unknown[] }): void => {
       if (packet.cmd === 'suback') {
         clearTimeout(timer);

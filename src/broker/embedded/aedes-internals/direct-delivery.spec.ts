@@ -9,7 +9,6 @@ import { streamOutlet, websocketOutlet } from './outlets';
 import { mqttStreamFromWebSocket } from './websocket-stream';
 import { capBufferedWrites } from './write-cap';
 
-jest.setTimeout(20_000);
 
 /** A bare Aedes with both listeners wired like EmbeddedBroker.accept, counting what still goes Aedes' own way. */
 class Rig {
@@ -88,7 +87,7 @@ function rawPublishes(client: MqttClient): Array<{ topic: string; payload: strin
 }
 
 async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   while (!check()) {
     if (Date.now() > deadline) {
       throw new Error(`timed out waiting for ${what}`);

@@ -3,7 +3,6 @@ import { WebSocket } from 'ws';
 import { startBroker } from '../../../../test/support/broker/harness';
 import { BrokerInternalsError, checkInternals } from './self-check';
 
-jest.setTimeout(20_000);
 
 type Tamper = (client: Record<string, unknown>) => void;
 

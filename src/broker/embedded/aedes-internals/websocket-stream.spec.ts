@@ -30,7 +30,7 @@ async function pairs(count: number): Promise<{ streams: Duplex[]; received: Buff
 }
 
 async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000;
+  const deadline = Date.now() + 30_000;
   while (!check()) {
     if (Date.now() > deadline) {throw new Error('timed out');}
     await new Promise((resolve) => setTimeout(resolve, 5));
