@@ -8,6 +8,8 @@ import Fastify from 'fastify';
 
 const app = Fastify();
 app.get('/health/ready', async () => ({ status: 'ok' }));
+// Which Fastify the baseline really runs (the bench prints it next to the figures).
+app.get('/version', async () => app.version);
 app.post('/bench', async (request, reply) => {
   const body = request.body as { channel?: unknown; message?: unknown; connectionType?: unknown };
   if (body === null || typeof body !== 'object') {

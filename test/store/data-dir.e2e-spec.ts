@@ -62,4 +62,16 @@ describe('DATA_DIR and listeners of the embedded default', () => {
     // listener (loopback, authenticated); nothing for the store.
     expect(ports).toHaveLength(3);
   });
+
+  it('listens on HTTP and the MQTT TLS port only when the events transport is not the internal MQTT one', async () => {
+    const other = await ServiceProcess.start({ EVENTS_TRANSPORT: 'none' }, join(root, 'other'));
+    try {
+      const ports = listeningPorts(other.child.pid!);
+      expect(ports).toContain(Number(new URL(other.url).port));
+      expect(ports).toHaveLength(2);
+    } finally {
+      other.kill('SIGTERM');
+      await other.exited;
+    }
+  });
 });

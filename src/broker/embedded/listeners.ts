@@ -18,7 +18,8 @@ export const MQTT_WS_PATH = '/mqtt';
  * Where MQTT connections come in:
  * - MQTT over WebSocket at `/mqtt` on the HTTP server's port (an 'upgrade' listener);
  * - MQTT over TLS on MQTT_TLS_PORT, client certificates from our own CA required;
- * - a loopback-only TCP listener for the service's own internal client.
+ * - a loopback-only TCP listener for the service's own internal client (EVENTS_TRANSPORT=mqtt
+ *   without EVENTS_URL only).
  * Each accepted connection is registered with the SessionRegistry and handed to Aedes
  * with the patches of aedes-internals/ applied.
  */
@@ -42,7 +43,10 @@ export class MqttListeners {
     this.aedes = aedes;
     this.accepting = true;
     this.tlsServer = await this.listenTls(ca);
-    this.internalServer = await this.listenInternal();
+    // Only the events transport on this broker uses it: no listener nobody needs (EVENTS_TRANSPORT=rmq/none, or an EVENTS_URL).
+    if (this.config.events.transport === 'mqtt' && this.config.events.url === undefined) {
+      this.internalServer = await this.listenInternal();
+    }
     if (httpServer === undefined) {
       this.logger.warn('no HTTP server: MQTT over WebSocket is disabled');
     } else {
@@ -85,7 +89,7 @@ export class MqttListeners {
     if (this.tlsServer?.listening !== true) {
       return 'embedded broker TLS listener is down';
     }
-    if (this.internalServer?.listening !== true) {
+    if (this.internalServer !== undefined && !this.internalServer.listening) {
       return 'embedded broker internal listener is down';
     }
     return undefined;
