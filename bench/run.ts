@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- [--quick] [--sizes=1000,5000,10000] [http] [fanout] [ban] [registration] [startup]]`
+ * `npm run bench [-- [--quick] [--sizes=1000,5000,10000] [http] [fanout] [ban] [registration] [startup] [state]]`
  *
  * Every figure is measured next to a baseline run in the same invocation and
  * reported as a ratio; one table goes to stdout at the end, progress to stderr.
@@ -13,6 +13,7 @@
  * - registration: WEBSOCKET and OPENSSL registrations/s against the raw issuing rate of
  *   the service's own CertificateAuthority (@peculiar/x509) in this process.
  * - startup: spawn → first 200 of /health/ready, against bare Fastify's spawn → first 200.
+ * - state: state updates/s against bare Fastify, and the delta's end-to-end latency (bench/state.ts).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -36,9 +37,10 @@ import {
   sortNumbers,
   TOPIC_PREFIX,
 } from './lib';
+import { benchState } from './state';
 import type { SubscriberSpec, WorkerCommand, WorkerReply } from './subscriber-worker';
 
-const SUITES = ['http', 'fanout', 'ban', 'registration', 'startup'] as const;
+const SUITES = ['http', 'fanout', 'ban', 'registration', 'startup', 'state'] as const;
 type Suite = (typeof SUITES)[number];
 
 const args = process.argv.slice(2);
@@ -719,6 +721,9 @@ async function main(): Promise<void> {
         break;
       case 'startup':
         await benchStartup();
+        break;
+      case 'state':
+        await benchState({ seconds: HTTP_SECONDS, deltas: QUICK ? 100 : 500, row, fmt });
         break;
     }
   }

@@ -70,6 +70,15 @@ export class Api {
     return this.request('PATCH', `admin/users/${encodeURIComponent(clientId)}`, reason ? { status, reason } : { status });
   }
 
+  getClientState(clientId) {
+    return this.request('GET', `clients/${encodeURIComponent(clientId)}/state`);
+  }
+
+  /** `{desired?, reported?, version?}`: merge patches, applied only on top of `version` when given. */
+  updateClientState(clientId, change) {
+    return this.request('PATCH', `clients/${encodeURIComponent(clientId)}/state`, change);
+  }
+
   listChannels() {
     return this.request('GET', 'admin/channels');
   }

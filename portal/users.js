@@ -2,6 +2,7 @@
 // ban / un-ban through a confirmation dialog.
 
 import { $, formatTime, h } from './dom.js';
+import { StateDialog } from './state.js';
 
 export class UsersView {
   /** @param {import('./api.js').Api} api */
@@ -24,6 +25,7 @@ export class UsersView {
     this.searching = undefined;
     this.latest = 0;
     this.dialog = new StatusDialog(api, (clientId, status) => this.afterStatusChange(clientId, status));
+    this.stateDialog = new StateDialog(api);
     // The signed-in admin's own client id: no Ban button on its own row (it would cut the portal's own live feed).
     this.self = undefined;
 
@@ -159,6 +161,12 @@ export class UsersView {
           banned ? 'Un-ban' : 'Ban',
         );
         action.addEventListener('click', () => this.dialog.open(user, action));
+        const state = h(
+          'button',
+          { type: 'button', className: 'secondary small', 'aria-label': `State of ${user.clientId}` },
+          'State',
+        );
+        state.addEventListener('click', () => void this.stateDialog.open(user.clientId, state));
         const own = user.clientId === this.self;
         return h(
           'tr',
@@ -169,7 +177,7 @@ export class UsersView {
           h('td', {}, user.connected === undefined ? '—' : user.connected ? 'yes' : 'no'),
           h('td', {}, formatTime(user.registeredAt)),
           h('td', { className: 'reason' }, user.banReason ?? ''),
-          h('td', {}, own ? h('span', { className: 'muted', title: 'The portal session you are signed in with' }, 'you') : action),
+          h('td', {}, state, ' ', own ? h('span', { className: 'muted', title: 'The portal session you are signed in with' }, 'you') : action),
         );
       }),
     );

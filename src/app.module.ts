@@ -15,6 +15,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { PortalSiteModule } from './portal-site/portal-site.module';
 import { PublishingModule } from './publishing/publishing.module';
 import { RegistrationModule } from './registration/registration.module';
+import { StateModule } from './state/state.module';
 import { StatusModule } from './status/status.module';
 import { StoreModule } from './store/store.module';
 import { UsersModule } from './users/users.module';
@@ -43,6 +44,7 @@ export class AppModule {
         UsersModule,
         RegistrationModule,
         PublishingModule,
+        StateModule,
         EventsModule,
         PortalSiteModule,
       ],

@@ -41,6 +41,10 @@ const EXTRA_PROBLEMS: Record<string, number[]> = {
   putChannel: [422],
   deleteChannel: [409],
   setUserStatus: [404],
+  getOwnState: [404],
+  updateOwnState: [404, 409, 413],
+  getClientState: [404],
+  updateClientState: [404, 409, 413],
 };
 
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {

@@ -28,6 +28,8 @@ const AWS_ENV = {
 /** Just enough of the IoT control and data planes for the driver's calls. */
 function iotDouble(calls: Call[]): Server {
   const policies = new Map<string, string>();
+  // Classic Device Shadows as IoT keeps them: merged with null removing keys, version-checked.
+  const shadows = new Map<string, { state: Record<string, Record<string, unknown>>; version: number }>();
   let certificates = 0;
   const reply = (res: ServerResponse, status: number, body: unknown, errorType?: string): void => {
     res.writeHead(status, { 'content-type': 'application/json', ...(errorType ? { 'x-amzn-errortype': errorType } : {}) });
@@ -64,6 +66,37 @@ function iotDouble(calls: Call[]): Server {
           certificatePem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
           keyPair: { PublicKey: 'pub', PrivateKey: '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n' },
         });
+      }
+      const shadow = /^\/things\/([^/]+)\/shadow$/.exec(path);
+      if (shadow) {
+        const current = shadows.get(shadow[1]);
+        if (req.method === 'GET') {
+          return current === undefined
+            ? reply(res, 404, { message: `No shadow exists with name: '${shadow[1]}'` }, 'ResourceNotFoundException')
+            : reply(res, 200, { state: current.state, metadata: {}, version: current.version, timestamp: 1767225600 });
+        }
+        const update = JSON.parse(body) as { state: Record<string, Record<string, unknown> | null>; version?: number };
+        if (update.version !== undefined && update.version !== current?.version) {
+          return reply(res, 409, { message: 'Version conflict' }, 'ConflictException');
+        }
+        const next = { state: { ...(current?.state ?? {}) }, version: (current?.version ?? 0) + 1 };
+        for (const [section, patch] of Object.entries(update.state)) {
+          if (patch === null) {
+            delete next.state[section];
+            continue;
+          }
+          const merged: Record<string, unknown> = { ...(next.state[section] ?? {}) };
+          for (const [key, value] of Object.entries(patch)) {
+            if (value === null) {
+              delete merged[key];
+            } else {
+              merged[key] = value;
+            }
+          }
+          next.state[section] = merged;
+        }
+        shadows.set(shadow[1], next);
+        return reply(res, 200, { state: update.state, metadata: {}, version: next.version, timestamp: 1767225601 });
       }
       if (/^\/things\/[^/]+$/.test(path) && req.method === 'POST') {
         return reply(res, 200, { thingName: path.split('/')[2], thingArn: `arn:aws:iot:eu-west-1:123456789012:thing/${path.split('/')[2]}` });
@@ -206,6 +239,57 @@ describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double
     calls.length = 0;
     expect((await request(t.url).patch('/v1/admin/users/kiosk-7').set(admin).send({ status: 'REGISTERED' })).status).toBe(200);
     expect(calls.some((c) => c.method === 'PUT' && /^\/certificates\/c+1$/.test(c.path) && c.query.get('newStatus') === 'ACTIVE')).toBe(true);
+  });
+
+  it("state documents are the things' Device Shadows (GetThingShadow / UpdateThingShadow with the version read)", async () => {
+    const service = t.auth('svc', 'service');
+    expect(
+      (await request(t.url).post('/v1/admin/registrations').set(admin).send({ connectionType: 'OPENSSL', clientId: 'console-3' })).status,
+    ).toBe(201);
+    calls.length = 0;
+    const empty = await request(t.url).get('/v1/clients/console-3/state').set(service);
+    expect(empty.body).toEqual({ clientId: 'console-3', state: { desired: {}, reported: {} }, version: 0 });
+    expect(calls.map((c) => [c.method, c.path])).toEqual([['GET', '/things/console-3/shadow']]);
+
+    const set = await request(t.url)
+      .patch('/v1/clients/console-3/state')
+      .set(service)
+      .send({ desired: { mode: 'kiosk', volume: 3 } });
+    expect(set.status).toBe(200);
+    expect(set.body).toEqual({
+      clientId: 'console-3',
+      state: { desired: { mode: 'kiosk', volume: 3 }, reported: {}, delta: { mode: 'kiosk', volume: 3 } },
+      version: 1,
+      updatedAt: '2026-01-01T00:00:01.000Z',
+    });
+    const update = calls.find((c) => c.method === 'POST' && c.path === '/things/console-3/shadow')!;
+    expect(JSON.parse(update.body)).toEqual({ state: { desired: { mode: 'kiosk', volume: 3 } } });
+
+    calls.length = 0;
+    const change = await request(t.url)
+      .patch('/v1/clients/console-3/state')
+      .set(service)
+      .send({ desired: { volume: null }, reported: { mode: 'kiosk' }, version: 1 });
+    expect(change.status).toBe(200);
+    expect(change.body).toEqual(
+      expect.objectContaining({ version: 2, state: { desired: { mode: 'kiosk' }, reported: { mode: 'kiosk' } } }),
+    );
+    const sent = calls.filter((c) => c.method === 'POST' && c.path === '/things/console-3/shadow');
+    expect(sent.map((c) => JSON.parse(c.body))).toEqual([
+      { state: { desired: { volume: null }, reported: { mode: 'kiosk' } }, version: 1 },
+    ]);
+    // IoT Core publishes the shadow topics itself: the service publishes nothing.
+    expect(calls.some((c) => c.path.startsWith('/topics/'))).toBe(false);
+
+    expectProblem(
+      await request(t.url)
+        .patch('/v1/clients/console-3/state')
+        .set(service)
+        .send({ desired: { volume: 1 }, version: 1 }),
+      409,
+      'VERSION_CONFLICT',
+    );
+    expect((await request(t.url).get('/v1/clients/console-3/state').set(service)).body.version).toBe(2);
   });
 
   it('a channel whose IoT policies would be too large is refused (422) and not saved', async () => {

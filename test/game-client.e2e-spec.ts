@@ -195,4 +195,39 @@ describe('examples/game-client', () => {
     await broadcast('news', 'still there?');
     await until(() => news.length === 1, 'a broadcast after the reconnect');
   });
+
+  it('applies a state delta and reports it back (the pending one at connect too), the AWS IoT device way', async () => {
+    const service = t.auth('svc', 'service');
+    const { game } = client('stateful');
+    await game.register();
+    // Set while the client is offline: applied at connect.
+    expect((await request(t.url).patch('/v1/clients/stateful/state').set(service).send({ desired: { volume: 3 } })).status).toBe(200);
+    const applied: Array<[Record<string, unknown>, number]> = [];
+    game.onStateDelta((delta, version) => {
+      applied.push([delta, version]);
+    });
+    await game.start();
+    await until(() => applied.length === 1, 'the pending delta');
+    expect(applied[0]).toEqual([{ volume: 3 }, 1]);
+    // The report goes over MQTT; wait until the document shows it (a read per try, bounded).
+    const synced = async (version: number): Promise<boolean> => {
+      const state = await game.getState();
+      return state.version === version && state.state.delta === undefined;
+    };
+    let ok = false;
+    for (let i = 0; i < 100 && !ok; i += 1) {
+      ok = await synced(2);
+    }
+    expect(ok).toBe(true);
+
+    // Set while connected: the delta arrives over MQTT.
+    expect((await request(t.url).patch('/v1/clients/stateful/state').set(service).send({ desired: { mode: 'ranked' } })).status).toBe(200);
+    await until(() => applied.length === 2, 'the live delta');
+    expect(applied[1]).toEqual([{ mode: 'ranked' }, 3]);
+    ok = false;
+    for (let i = 0; i < 100 && !ok; i += 1) {
+      ok = await synced(4);
+    }
+    expect((await game.getState()).state).toEqual({ desired: { volume: 3, mode: 'ranked' }, reported: { volume: 3, mode: 'ranked' } });
+  });
 });

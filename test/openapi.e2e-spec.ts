@@ -18,6 +18,10 @@ const CONTRACT: Record<string, [string, string]> = {
   getUser: ['get', '/v1/admin/users/{clientId}'],
   setUserStatus: ['patch', '/v1/admin/users/{clientId}'],
   revokeCertificate: ['delete', '/v1/admin/users/{clientId}/certificates/{certificateId}'],
+  getOwnState: ['get', '/v1/state'],
+  updateOwnState: ['patch', '/v1/state'],
+  getClientState: ['get', '/v1/clients/{clientId}/state'],
+  updateClientState: ['patch', '/v1/clients/{clientId}/state'],
 };
 
 describe('openapi/openapi.json', () => {
@@ -54,6 +58,8 @@ describe('openapi/openapi.json', () => {
       ['caCertificatePem', 'certificateId', 'certificatePem', 'clientId', 'connectionToken', 'connectionTokenExpiresAt', 'connectionType', 'endpoint', 'port', 'privateKeyPem', 'status', 'url'].sort(),
     );
     expect(Object.keys(schemas.PublishResult.properties).sort()).toEqual(['channel', 'messageId', 'topic']);
+    expect(Object.keys(schemas.ClientState.properties).sort()).toEqual(['clientId', 'state', 'updatedAt', 'version']);
+    expect(Object.keys(schemas.ClientStateSections.properties).sort()).toEqual(['delta', 'desired', 'reported']);
     expect(doc.paths['/v1/messages/broadcast'].post.responses['202']).toBeDefined();
     expect(doc.paths['/v1/registrations'].post.responses['201']).toBeDefined();
     expect(doc.paths['/v1/admin/channels/{channel}'].delete.responses['204']).toBeDefined();

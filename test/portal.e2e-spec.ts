@@ -248,6 +248,44 @@ describe('admin portal (/portal) in headless Chromium', () => {
     await page.selectOption('#users-status', '');
   });
 
+  it("shows a client's state document and edits desired (merge patch, version-checked)", async () => {
+    const service = t.auth('svc', 'service');
+    await request(t.url).patch('/v1/clients/player-03/state').set(service).send({ desired: { volume: 3 }, reported: { volume: 1, fps: 60 } });
+    await page.fill('#users-search-id', 'player-03');
+    await page.press('#users-search-id', 'Enter');
+    await showing('Search result', 1);
+    await page.getByRole('button', { name: 'State of player-03', exact: true }).click();
+    await page.locator('#state-version').filter({ hasText: '1' }).waitFor();
+    expect(JSON.parse((await page.textContent('#state-desired'))!)).toEqual({ volume: 3 });
+    expect(JSON.parse((await page.textContent('#state-reported'))!)).toEqual({ volume: 1, fps: 60 });
+    expect(JSON.parse((await page.textContent('#state-delta'))!)).toEqual({ volume: 3 });
+    await expect(page.locator('#state-patch')).toBeFocusedSoon();
+
+    // Not JSON: refused in the page, nothing sent.
+    await page.fill('#state-patch', '{volume: 7');
+    await page.click('#state-apply');
+    await page.locator('#state-error').filter({ hasText: 'valid JSON' }).waitFor();
+
+    await page.fill('#state-patch', '{"volume": 7, "mode": "ranked"}');
+    await page.click('#state-apply');
+    await page.locator('#state-version').filter({ hasText: '2' }).waitFor();
+    expect(JSON.parse((await page.textContent('#state-delta'))!)).toEqual({ volume: 7, mode: 'ranked' });
+    const stored = await request(t.url).get('/v1/clients/player-03/state').set(service);
+    expect(stored.body).toEqual(expect.objectContaining({ version: 2, state: expect.objectContaining({ desired: { volume: 7, mode: 'ranked' } }) }));
+
+    // Someone else changed it meanwhile: the page's version is stale, the API's 409 is shown.
+    await request(t.url).patch('/v1/clients/player-03/state').set(service).send({ desired: { mode: 'casual' } });
+    await page.fill('#state-patch', '{"mode": null}');
+    await page.click('#state-apply');
+    await page.locator('#state-error').filter({ hasText: 'VERSION_CONFLICT' }).waitFor();
+    expect((await request(t.url).get('/v1/clients/player-03/state').set(service)).body.state.desired).toEqual({ volume: 7, mode: 'casual' });
+
+    await page.click('#state-close');
+    await expect(page.getByRole('button', { name: 'State of player-03', exact: true })).toBeFocusedSoon();
+    await page.fill('#users-search-id', '');
+    await page.press('#users-search-id', 'Enter');
+  });
+
   it('sends a broadcast from the page and sees it in its live feed (MQTT over WebSocket)', async () => {
     await page.locator('#live-status[data-state="live"]').waitFor({ timeout: 10_000 });
     expect(await page.textContent('#live-status')).toBe(`Live: ${PREFIX}/#`);

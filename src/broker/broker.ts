@@ -1,5 +1,7 @@
 import type { ChannelDefinition } from '../domain/channel';
 import type { ClientRecord, ConnectionType } from '../domain/client';
+import type { ShadowRequestKind } from '../common/shadow-topics';
+import type { StateRepository } from '../store/state.repository';
 
 export interface BrokerEndpoint {
   /** Host name clients connect to. */
@@ -39,6 +41,16 @@ export interface ConnectionState {
   connected: boolean;
   lastSeenAt?: string;
 }
+
+/** A client's request on its own shadow topic `$aws/things/{clientId}/shadow/{kind}` (embedded broker). */
+export interface ShadowRequest {
+  clientId: string;
+  kind: ShadowRequestKind;
+  payload: Buffer;
+}
+
+/** Answers shadow requests (the state module); never throws, answers on the shadow's response topics. */
+export type ShadowRequestHandler = (request: ShadowRequest) => void;
 
 /**
  * Port: the MQTT broker. Drivers: `embedded` (Aedes in-process) and `aws-iot`
@@ -103,4 +115,19 @@ export abstract class Broker {
    * broker would refuse leaves nothing behind. By default, any id the API accepts will do.
    */
   checkClientId(_clientId: string, _connectionType: ConnectionType): void {}
+
+  /**
+   * State documents the broker keeps itself (AWS IoT Device Shadows), which also
+   * publishes the shadow topics on every change. Undefined: documents live in the
+   * store and the state module publishes the shadow topics through `publish`.
+   */
+  shadowDocuments(): StateRepository | undefined {
+    return undefined;
+  }
+
+  /**
+   * Where clients' requests on their own shadow topics go (the embedded broker
+   * accepts them from the clients themselves). AWS IoT answers them itself.
+   */
+  handleShadowRequests(_handler: ShadowRequestHandler): void {}
 }

@@ -25,6 +25,8 @@ export const ErrorCode = {
   METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
   CHANNEL_IN_USE: 'CHANNEL_IN_USE',
   MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
+  STATE_TOO_LARGE: 'STATE_TOO_LARGE',
+  VERSION_CONFLICT: 'VERSION_CONFLICT',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   MESSAGE_SCHEMA_MISMATCH: 'MESSAGE_SCHEMA_MISMATCH',
@@ -246,4 +248,20 @@ export class NotReadyError extends DomainError {
 /** The text of any thrown value, for logs and dead-letter details. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+// State documents (API.md section 6)
+
+/** `version` given and not the current one, or lost to concurrent writers too often. */
+export class VersionConflictError extends DomainError {
+  constructor(message: string) {
+    super(ErrorCode.VERSION_CONFLICT, message);
+  }
+}
+
+/** A state document over AWS IoT's 8 KB. */
+export class StateTooLargeError extends DomainError {
+  constructor(message: string) {
+    super(ErrorCode.STATE_TOO_LARGE, message);
+  }
 }

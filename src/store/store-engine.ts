@@ -1,5 +1,6 @@
 import type { ChannelRepository } from './channel.repository';
 import type { ClientRepository } from './client.repository';
+import type { StateRepository } from './state.repository';
 
 /**
  * The repositories of one engine (SQLite or DynamoDB), opened once; also the injection token of the
@@ -11,5 +12,6 @@ export abstract class StoreEngine {
   abstract readonly kind: 'embedded' | 'dynamodb';
   abstract readonly clients: ClientRepository;
   abstract readonly channels: ChannelRepository;
+  abstract readonly states: StateRepository;
   abstract close(): Promise<void>;
 }

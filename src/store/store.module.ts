@@ -5,6 +5,7 @@ import { ChannelRepository } from './channel.repository';
 import { ClientRepository } from './client.repository';
 import { DynamoStore } from './dynamodb/dynamo-store';
 import { SqliteStore } from './sqlite/sqlite-store';
+import { StateRepository } from './state.repository';
 import { StoreEngine } from './store-engine';
 
 /**
@@ -23,9 +24,10 @@ import { StoreEngine } from './store-engine';
     },
     { provide: ClientRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.clients },
     { provide: ChannelRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.channels },
+    { provide: StateRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.states },
     ChannelCatalog,
   ],
-  exports: [ClientRepository, ChannelRepository, ChannelCatalog],
+  exports: [ClientRepository, ChannelRepository, StateRepository, ChannelCatalog],
 })
 export class StoreModule implements OnApplicationShutdown {
   constructor(@Inject(StoreEngine) private readonly engine: StoreEngine) {}

@@ -141,6 +141,31 @@ const ROUTES: Route[] = [
     build: (cell) => ({ path: `/v1/admin/users/cert-${cell}/certificates/${CELL_CERTIFICATES[cell]}` }),
     expect: { client: 403, banned: 403, service: 403, admin: 204 },
   },
+  // Own state: any role, for a registered caller (the service and admin ids registered themselves in the registerClient cells).
+  {
+    operationId: 'getOwnState',
+    method: 'get',
+    build: () => ({ path: '/v1/state' }),
+    expect: { client: 200, banned: 403, service: 200, admin: 200 },
+  },
+  {
+    operationId: 'updateOwnState',
+    method: 'patch',
+    build: (cell) => ({ path: '/v1/state', body: { reported: { cell } } }),
+    expect: { client: 200, banned: 403, service: 200, admin: 200 },
+  },
+  {
+    operationId: 'getClientState',
+    method: 'get',
+    build: () => ({ path: '/v1/clients/target/state' }),
+    expect: { client: 403, banned: 403, service: 200, admin: 200 },
+  },
+  {
+    operationId: 'updateClientState',
+    method: 'patch',
+    build: (cell) => ({ path: '/v1/clients/target/state', body: { desired: { cell } } }),
+    expect: { client: 403, banned: 403, service: 200, admin: 200 },
+  },
 ];
 
 /** certificateId of device `cert-<caller>`, per matrix cell of revokeCertificate. */
@@ -239,6 +264,8 @@ describe('authorization matrix: every route × every caller (AUTH_ISSUER and AUT
                 'getUser',
                 'setUserStatus',
                 'revokeCertificate',
+                'getClientState',
+                'updateClientState',
               ].includes(operationId)
               ? ' CLIENT_BANNED'
               : ' FORBIDDEN'

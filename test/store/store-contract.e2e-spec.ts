@@ -6,6 +6,7 @@
 import { channelRepositoryContract } from './contract/channel-repository.contract';
 import { clientRepositoryContract } from './contract/client-repository.contract';
 import { type ContractEngine, dynamoEngine, sqliteEngine } from './contract/engines';
+import { stateRepositoryContract } from './contract/state-repository.contract';
 
 describe.each<[string, ContractEngine]>([
   ['SQLite', sqliteEngine()],
@@ -16,4 +17,5 @@ describe.each<[string, ContractEngine]>([
 
   clientRepositoryContract(() => engine.open());
   channelRepositoryContract(() => engine.open());
+  stateRepositoryContract(() => engine.open());
 });

@@ -35,6 +35,10 @@ export type BroadcastRequest = Schemas['BroadcastRequest'];
 export type SendDirectRequest = Schemas['SendDirectRequest'];
 export type SendClientMessageRequest = Schemas['SendClientMessageRequest'];
 export type ServiceStatus = Schemas['Status'];
+/** A client's state document (AWS IoT classic shadow semantics): GET/PATCH /v1/state, /v1/clients/{clientId}/state. */
+export type ClientState = Schemas['ClientState'];
+/** The body of PATCH /v1/state and /v1/clients/{clientId}/state: merge patches of `desired`/`reported`, and the version they apply to. */
+export type UpdateClientStateRequest = Schemas['UpdateClientStateRequest'];
 /** RFC 9457 problem details; switch on `code`. */
 export type Problem = Schemas['Problem'];
 export type ProblemCode = Problem['code'];

@@ -144,6 +144,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/clients/{clientId}/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A client's state document. */
+        get: operations["getClientState"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Changes a client's state document (`desired` and/or `reported`); the client hears the delta on its shadow topics. */
+        patch: operations["updateClientState"];
+        trace?: never;
+    };
     "/v1/messages/broadcast": {
         parameters: {
             query?: never;
@@ -195,6 +213,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's own state document (AWS IoT classic shadow semantics). */
+        get: operations["getOwnState"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Reports the caller's state: a client may change only `reported`. */
+        patch: operations["updateOwnState"];
+        trace?: never;
+    };
     "/v1/status": {
         parameters: {
             query?: never;
@@ -242,12 +278,37 @@ export interface components {
         };
         /** @enum {string} */
         ChannelType: "BROADCAST" | "PRIVATE";
+        ClientState: {
+            clientId: string;
+            state: components["schemas"]["ClientStateSections"];
+            /** @description When the document last changed (absent at version 0). */
+            updatedAt?: string;
+            /**
+             * @description 0 while the client has no document; +1 per change.
+             * @example 4
+             */
+            version: number;
+        };
+        ClientStateSections: {
+            /** @description Keys of `desired` whose values differ from `reported` (nested objects compared key by key, arrays as whole values); absent when none. */
+            delta?: {
+                [key: string]: unknown;
+            };
+            /** @description What services and admins want the client to apply. */
+            desired: {
+                [key: string]: unknown;
+            };
+            /** @description What the client reports it has applied. */
+            reported: {
+                [key: string]: unknown;
+            };
+        };
         /** @enum {string} */
         ConnectionType: "WEBSOCKET" | "OPENSSL";
         /** @description RFC 9457 problem details. `code` is stable: switch on it. */
         Problem: {
             /** @enum {string} */
-            code: "BAD_REQUEST" | "BROKER_UNAVAILABLE" | "CERTIFICATE_NOT_FOUND" | "CHANNEL_IN_USE" | "CHANNEL_NOT_BROADCAST" | "CHANNEL_NOT_FOUND" | "CHANNEL_NOT_PRIVATE" | "CLIENT_BANNED" | "CLIENT_SEND_DISABLED" | "EVENTS_UNAVAILABLE" | "FORBIDDEN" | "HEADERS_TOO_LARGE" | "INTERNAL_ERROR" | "INVALID_CURSOR" | "MALFORMED_JSON" | "MESSAGE_SCHEMA_MISMATCH" | "MESSAGE_TOO_LARGE" | "METHOD_NOT_ALLOWED" | "NOT_FOUND" | "OPENSSL_NOT_ENABLED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "RECIPIENT_BANNED" | "REQUEST_TIMEOUT" | "SHUTTING_DOWN" | "STORE_UNAVAILABLE" | "TOO_MANY_CERTIFICATES" | "UNAUTHORIZED" | "UNSUPPORTED_MEDIA_TYPE" | "USER_NOT_FOUND" | "VALIDATION_FAILED";
+            code: "BAD_REQUEST" | "BROKER_UNAVAILABLE" | "CERTIFICATE_NOT_FOUND" | "CHANNEL_IN_USE" | "CHANNEL_NOT_BROADCAST" | "CHANNEL_NOT_FOUND" | "CHANNEL_NOT_PRIVATE" | "CLIENT_BANNED" | "CLIENT_SEND_DISABLED" | "EVENTS_UNAVAILABLE" | "FORBIDDEN" | "HEADERS_TOO_LARGE" | "INTERNAL_ERROR" | "INVALID_CURSOR" | "MALFORMED_JSON" | "MESSAGE_SCHEMA_MISMATCH" | "MESSAGE_TOO_LARGE" | "METHOD_NOT_ALLOWED" | "NOT_FOUND" | "OPENSSL_NOT_ENABLED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "RECIPIENT_BANNED" | "REQUEST_TIMEOUT" | "SHUTTING_DOWN" | "STATE_TOO_LARGE" | "STORE_UNAVAILABLE" | "TOO_MANY_CERTIFICATES" | "UNAUTHORIZED" | "UNSUPPORTED_MEDIA_TYPE" | "USER_NOT_FOUND" | "VALIDATION_FAILED" | "VERSION_CONFLICT";
             /** @description Set on 500s; quote it when reporting. */
             correlationId?: string;
             /** @example Channel news does not exist. */
@@ -435,6 +496,32 @@ export interface components {
         };
         SubscriptionList: {
             subscriptions: components["schemas"]["Subscription"][];
+        };
+        UpdateClientStateRequest: {
+            /**
+             * @description Merged into `desired`. Services and admins only (403 for a client).
+             * @example {
+             *       "loadout": "sniper",
+             *       "volume": 7
+             *     }
+             */
+            desired?: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description Merged into `reported`.
+             * @example {
+             *       "volume": 7
+             *     }
+             */
+            reported?: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description Apply only if this is the current version (409 VERSION_CONFLICT otherwise); 0 for a document that doesn't exist yet.
+             * @example 3
+             */
+            version?: number;
         };
         User: {
             /** @description When the ban ends by itself (absent: until an admin lifts it). */
@@ -1314,6 +1401,187 @@ export interface operations {
             };
         };
     };
+    getClientState: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                clientId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientState"];
+                };
+            };
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateClientState: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                clientId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateClientStateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientState"];
+                };
+            };
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Message or body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     broadcast: {
         parameters: {
             query?: never;
@@ -1590,6 +1858,174 @@ export interface operations {
             };
             /** @description Rate limited: retry after the Retry-After header */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getOwnState: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientState"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateOwnState: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateClientStateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientState"];
+                };
+            };
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Message or body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -46,6 +46,22 @@ export interface ChannelMessage {
 
 export type MessageHandler = (message: ChannelMessage) => void;
 
+type JsonObject = Record<string, unknown>;
+
+/** The client's state document (GET /v1/state): AWS IoT classic shadow semantics. */
+export interface ClientState {
+  clientId: string;
+  state: { desired: JsonObject; reported: JsonObject; delta?: JsonObject };
+  version: number;
+  updatedAt?: string;
+}
+
+/**
+ * Applies a state delta (the `desired` values the client hasn't reported yet) and
+ * returns what the client now reports; returning nothing reports the delta as applied.
+ */
+export type StateDeltaHandler = (delta: JsonObject, version: number) => JsonObject | void | Promise<JsonObject | void>;
+
 export interface GameClientOptions {
   /** The service, e.g. `http://localhost:3000`. */
   baseUrl: string;
@@ -101,6 +117,11 @@ export interface GameClientEvents {
 const EXPIRY_MARGIN_MS = 10_000;
 const REFUSED_CODES = new Set([4, 5]);
 
+/** AWS IoT's classic shadow topics, used unchanged by the service's embedded broker. */
+function shadowTopic(clientId: string, suffix: 'update' | 'update/delta'): string {
+  return `$aws/things/${clientId}/shadow/${suffix}`;
+}
+
 export class GameClient {
   /** Lifecycle events (see GameClientEvents). Messages go to `on(channel, handler)`. */
   readonly events = new EventEmitter<GameClientEvents>();
@@ -115,6 +136,7 @@ export class GameClient {
   private attempt = 0;
   private running = false;
   private firstConnect?: { resolve: () => void; promise: Promise<void> };
+  private stateHandler?: StateDeltaHandler;
 
   constructor(private readonly options: GameClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -132,6 +154,21 @@ export class GameClient {
     }
     set.add(handler);
     return () => set.delete(handler);
+  }
+
+  /**
+   * Keeps the client's state document in sync the AWS IoT device way: `handler` gets
+   * each delta published on `$aws/things/{clientId}/shadow/update/delta` (and the one
+   * pending at every connect), and what it returns is reported back on `.../update`.
+   * Call before start().
+   */
+  onStateDelta(handler: StateDeltaHandler): void {
+    this.stateHandler = handler;
+  }
+
+  /** The client's state document. */
+  async getState(): Promise<ClientState> {
+    return this.request('GET', '/v1/state');
   }
 
   get clientId(): string | undefined {
@@ -207,8 +244,18 @@ export class GameClient {
       const subscriptions = await this.listSubscriptions();
       // Every topic the service lists for this client (channels riding on another share its topic).
       const topics = [...new Set(subscriptions.map((s) => s.topic))];
+      if (this.stateHandler !== undefined) {
+        topics.push(shadowTopic(registration.clientId, 'update/delta'));
+      }
       if (topics.length > 0) {
         await connection.subscribeAsync(topics, { qos: 0 });
+      }
+      if (this.stateHandler !== undefined) {
+        // Whatever changed while we were away.
+        const { state, version } = await this.getState();
+        if (state.delta !== undefined) {
+          await this.applyDelta(state.delta, version, connection, registration.clientId);
+        }
       }
       this.attempt = 0;
       this.events.emit('connected', { clientId: registration.clientId, topics });
@@ -308,7 +355,24 @@ export class GameClient {
     this.timer = setTimeout(() => void this.connect(), delayMs);
   }
 
+  private async applyDelta(delta: JsonObject, version: number, connection: MqttClient, clientId: string): Promise<void> {
+    const reported = (await this.stateHandler?.(delta, version)) ?? delta;
+    await connection.publishAsync(shadowTopic(clientId, 'update'), JSON.stringify({ state: { reported } }), { qos: 1 });
+  }
+
   private dispatch(topic: string, payload: Buffer, clientId: string): void {
+    if (topic === shadowTopic(clientId, 'update/delta')) {
+      const connection = this.mqttClient;
+      try {
+        const { state, version } = JSON.parse(payload.toString('utf8')) as { state: JsonObject; version: number };
+        if (connection !== undefined) {
+          this.applyDelta(state, version, connection, clientId).catch(() => undefined);
+        }
+      } catch {
+        // Not a delta document.
+      }
+      return;
+    }
     let envelope: { Channel?: unknown; Message?: unknown; Id?: unknown; Time?: unknown; From?: unknown };
     try {
       envelope = JSON.parse(payload.toString('utf8')) as typeof envelope;

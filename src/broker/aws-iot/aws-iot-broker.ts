@@ -14,7 +14,9 @@ import type { ChannelCatalog } from '../../store/channel-catalog';
 import type { AppConfig } from '../../config/app-config';
 import type { ClientRepository } from '../../store/client.repository';
 import { Broker, type BrokerEndpoint, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions } from '../broker';
+import type { StateRepository } from '../../store/state.repository';
 import { describeAwsError, isAwsError } from './aws-errors';
+import { AwsIotShadows } from './aws-iot-shadows';
 import { createIotClients, describeDataEndpoint, type IotClients } from './iot-clients';
 import { buildPolicies, POLICY_KINDS, type PolicyKind, policyName, PolicyTooLargeError, serializePolicy } from './policies';
 import { syncPolicy } from './policy-sync';
@@ -52,6 +54,7 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
   private policySync: Promise<void> = Promise.resolve();
   private health?: { checkedAt: number; result: Promise<void> };
   private rootCaPem?: string;
+  private readonly shadows: AwsIotShadows;
 
   constructor(
     private readonly config: AppConfig,
@@ -64,6 +67,7 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
     this.ownsSdk = sdk === undefined;
     this.sdk = sdk ?? createIotClients(config);
     const prefix = config.broker.iot.policyPrefix;
+    this.shadows = new AwsIotShadows(this.sdk.data);
     this.policyNames = { Player: policyName(prefix, 'Player'), Device: policyName(prefix, 'Device'), Portal: policyName(prefix, 'Portal') };
   }
 
@@ -219,6 +223,11 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
   /** IoT has no endpoint for the service's own clients: the MQTT events transport needs EVENTS_URL. */
   internalMqttEndpoint(): InternalMqttEndpoint | undefined {
     return undefined;
+  }
+
+  /** State documents are the things' Device Shadows; IoT Core publishes the shadow topics itself. */
+  override shadowDocuments(): StateRepository {
+    return this.shadows;
   }
 
   /** IoT doesn't push connection events to this service; unknown. */

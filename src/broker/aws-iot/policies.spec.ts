@@ -35,10 +35,16 @@ describe('IoT policies', () => {
             `${ARN}topicfilter/mygame/prod/Game`,
             `${ARN}topicfilter/mygame/prod/News`,
             `${ARN}topicfilter/mygame/prod/*/client/${COGNITO}`,
+            `${ARN}topicfilter/$aws/things/${COGNITO}/shadow/*`,
           ],
         },
         { Effect: 'Deny', Action: 'iot:Subscribe', Resource: [`${ARN}topicfilter/*+*`, `${ARN}topicfilter/*#*`] },
-        { Effect: 'Allow', Action: 'iot:Receive', Resource: `${ARN}topic/mygame/prod/*` },
+        { Effect: 'Allow', Action: 'iot:Receive', Resource: `${ARN}topic/*` },
+        {
+          Effect: 'Allow',
+          Action: 'iot:Publish',
+          Resource: [`${ARN}topic/$aws/things/${COGNITO}/shadow/update`, `${ARN}topic/$aws/things/${COGNITO}/shadow/get`],
+        },
       ],
     });
   });
@@ -55,11 +61,23 @@ describe('IoT policies', () => {
     expect(JSON.stringify(Device.Statement.slice(1))).toBe(JSON.stringify(Player.Statement.slice(1)).replaceAll(COGNITO, THING));
   });
 
-  it('never lets players or devices publish', () => {
+  it("lets players and devices publish only to their own shadow's update and get topics", () => {
     const { Player, Device } = buildPolicies(GAME_CHANNELS, context);
 
-    for (const document of [Player, Device]) {
-      expect(JSON.stringify(document)).not.toContain('iot:Publish');
+    for (const [document, self] of [
+      [Player, COGNITO],
+      [Device, THING],
+    ] as const) {
+      const publish = document.Statement.filter(
+        (s) => s.Action === 'iot:Publish' || (Array.isArray(s.Action) && s.Action.includes('iot:Publish')),
+      );
+      expect(publish).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'iot:Publish',
+          Resource: [`${ARN}topic/$aws/things/${self}/shadow/update`, `${ARN}topic/$aws/things/${self}/shadow/get`],
+        },
+      ]);
     }
   });
 
@@ -93,7 +111,10 @@ describe('IoT policies', () => {
   it('leaves only the own private topics when there are no channels', () => {
     const { Player } = buildPolicies([], context);
 
-    expect(Player.Statement[1].Resource).toEqual([`${ARN}topicfilter/mygame/prod/*/client/${COGNITO}`]);
+    expect(Player.Statement[1].Resource).toEqual([
+      `${ARN}topicfilter/mygame/prod/*/client/${COGNITO}`,
+      `${ARN}topicfilter/$aws/things/${COGNITO}/shadow/*`,
+    ]);
   });
 
   it('uses the partition of the region', () => {
@@ -105,8 +126,8 @@ describe('IoT policies', () => {
     );
   });
 
-  it('fits 20 channels with 16-character names under the default prefix, private topics included', () => {
-    const channels = Array.from({ length: 20 }, (_, i) =>
+  it('fits 17 channels with 16-character names under the default prefix, private topics and shadow topics included', () => {
+    const channels = Array.from({ length: 17 }, (_, i) =>
       channel(`channel-name-${String(i).padStart(3, '0')}`, { types: ['BROADCAST', 'PRIVATE'] }),
     );
     const documents = buildPolicies(channels, { ...context, topicPrefix: 'webcommunicator/dev', region: 'us-east-1' });

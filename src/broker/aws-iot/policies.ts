@@ -22,11 +22,15 @@ import { BrokerRulesTooLargeError } from '../../domain/errors';
  *   broadcast topics, one `{prefix}/<any>/client/<self>` entry covers the
  *   caller's own private topics, and a Deny refuses any filter containing the
  *   MQTT wildcards `+` or `#` (literal characters in IoT policies), so no
- *   wildcard subscription is possible. Receive is allowed under the prefix:
+ *   wildcard subscription is possible. Receive is allowed on every topic:
  *   IoT checks it on every delivery (a detached policy stops delivery at
  *   once), but only topics the client could subscribe to ever reach it.
- * - Clients and devices never publish (all client sends go through the HTTP
- *   API). Portal clients subscribe to anything under the prefix (wildcards
+ * - Clients and devices publish only to their own Device Shadow's request
+ *   topics (`$aws/things/<self>/shadow/update` and `/get`), and subscribe to
+ *   and receive its response topics (`.../shadow/*`, one entry): every
+ *   client's state document is the classic shadow of the thing named after
+ *   its client id (API.md section 6). Nothing else is published by them (all
+ *   client sends go through the HTTP API). Portal clients subscribe to anything under the prefix (wildcards
  *   included, for the live view) and publish under it: players and devices
  *   can only subscribe to channel topics, so a portal message on any other
  *   topic reaches nobody but portals, and the portal policy stays the same
@@ -110,7 +114,7 @@ export function partitionOf(region: string): string {
 /**
  * The three policy documents for this channel table. Only broadcast delivery
  * channels make them grow: with the default prefix and 16-character names,
- * about 20 fit (see policies.spec.ts).
+ * about 17 fit (see policies.spec.ts; 20 before the shadow topics were added).
  */
 export function buildPolicies(channels: readonly ChannelDefinition[], context: PolicyContext): Record<PolicyKind, PolicyDocument> {
   const topics = new Topics(context.topicPrefix);
@@ -128,6 +132,7 @@ export function buildPolicies(channels: readonly ChannelDefinition[], context: P
   };
   const thingAttached = { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } };
 
+  const shadow = (self: string): string => `$aws/things/${self}/shadow`;
   const receiveOnly = (self: string, connect: PolicyStatement): PolicyDocument => ({
     Version: '2012-10-17',
     Statement: [
@@ -135,10 +140,16 @@ export function buildPolicies(channels: readonly ChannelDefinition[], context: P
       {
         Effect: 'Allow',
         Action: 'iot:Subscribe',
-        Resource: [...broadcastTopics.map((topic) => arn('topicfilter', topic)), ownPrivateFilter(self)],
+        Resource: [
+          ...broadcastTopics.map((topic) => arn('topicfilter', topic)),
+          ownPrivateFilter(self),
+          arn('topicfilter', `${shadow(self)}/*`),
+        ],
       },
       noMqttWildcards,
-      { Effect: 'Allow', Action: 'iot:Receive', Resource: arn('topic', underPrefix) },
+      // Receive is checked per delivery, and only what Subscribe allowed is ever delivered: `*` grants nothing more and keeps room for channels.
+      { Effect: 'Allow', Action: 'iot:Receive', Resource: arn('topic', '*') },
+      { Effect: 'Allow', Action: 'iot:Publish', Resource: [arn('topic', `${shadow(self)}/update`), arn('topic', `${shadow(self)}/get`)] },
     ],
   });
 

@@ -1,4 +1,5 @@
 import type { ChannelCatalog } from '../../store/channel-catalog';
+import { mayReadShadowFilter, ownShadowRequest } from '../../common/shadow-topics';
 import type { ParsedTopic, Topics } from '../../domain/topics';
 import type { Session } from './session-registry';
 
@@ -42,6 +43,10 @@ export class BrokerAcl {
     if (subject.transport === 'internal') {
       return BrokerAcl.isInternalTopic(filter);
     }
+    // Every client's own device shadow topics (AWS IoT's names), and nobody else's.
+    if (mayReadShadowFilter(filter, subject.clientId)) {
+      return true;
+    }
     if (subject.portal) {
       return filter.startsWith(this.underPrefix) && filter.length > this.underPrefix.length;
     }
@@ -53,10 +58,17 @@ export class BrokerAcl {
     return this.hasTopic(parsed);
   }
 
-  /** Clients and devices are receive-only; portal clients may publish to any existing channel topic. */
+  /**
+   * Clients and devices are receive-only, except for requests on their own shadow
+   * (`$aws/things/{clientId}/shadow/update` and `/get`, answered by the state module);
+   * portal clients may also publish to any existing channel topic.
+   */
   async mayPublish(subject: AclSubject, topic: string): Promise<boolean> {
     if (subject.transport === 'internal') {
       return BrokerAcl.isInternalTopic(topic);
+    }
+    if (ownShadowRequest(topic, subject.clientId) !== undefined) {
+      return true;
     }
     if (!subject.portal) {
       return false;

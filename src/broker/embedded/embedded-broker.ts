@@ -11,7 +11,7 @@ import { Topics } from '../../domain/topics';
 import type { AppConfig } from '../../config/app-config';
 import type { MetricsService } from '../../metrics/metrics.service';
 import type { ClientRepository } from '../../store/client.repository';
-import { Broker, type BrokerEndpoint, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions } from '../broker';
+import { Broker, type BrokerEndpoint, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions, type ShadowRequestHandler } from '../broker';
 import { checkInternals } from './aedes-internals';
 import { BrokerAcl, INTERNAL_TOPIC_PREFIX } from './broker-acl';
 import { CertificateAuthority } from './certificate-authority';
@@ -77,6 +77,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
   private tokens?: ConnectionTokens;
   private starting?: Promise<void>;
   private stopping = false;
+  private shadowRequests?: ShadowRequestHandler;
 
   constructor(
     private readonly config: AppConfig,
@@ -134,6 +135,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
       registry: this.sessions,
       internalSecret: this.internalSecret,
       maxPayloadBytes: broker.maxPayloadBytes,
+      shadowRequests: () => this.shadowRequests,
     });
     const aedes = await Aedes.createBroker({
       connectTimeout: 10_000,
@@ -218,6 +220,10 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
         return { ...issued, caCertificatePem: ca.caCertificatePem };
       }
     }
+  }
+
+  override handleShadowRequests(handler: ShadowRequestHandler): void {
+    this.shadowRequests = handler;
   }
 
   /** Nothing to restore: CONNECT and SUBSCRIBE read the client's status from the store. */

@@ -1,8 +1,10 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
+import { ownShadowRequest } from '../../common/shadow-topics';
 import { isClientId } from '../../domain/ids';
 import type { ClientRepository } from '../../store/client.repository';
+import type { ShadowRequestHandler } from '../broker';
 import type { BrokerAcl } from './broker-acl';
 import { normalSerial } from './certificate-serial';
 import type { ConnectionTokens } from './connection-tokens';
@@ -35,6 +37,8 @@ export interface MqttHooksOptions {
   /** The internal client's password. */
   internalSecret: string;
   maxPayloadBytes: number;
+  /** Answers clients' requests on their own shadow topics (the state module); set once the app wires it. */
+  shadowRequests: () => ShadowRequestHandler | undefined;
 }
 
 /**
@@ -196,6 +200,19 @@ export class MqttHooks {
           return;
         }
         packet.retain = false;
+        if (session.transport !== 'internal') {
+          const kind = ownShadowRequest(packet.topic, session.clientId);
+          if (kind !== undefined) {
+            // Answered on the shadow's response topics, like AWS IoT; the request itself is routed as any
+            // message (AWS delivers it to subscribers of the request topic too).
+            const handler = this.options.shadowRequests();
+            if (handler === undefined) {
+              deny('state documents are not served');
+              return;
+            }
+            handler({ clientId: session.clientId, kind, payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload });
+          }
+        }
         done(null);
       },
       (error: unknown) => deny(errorMessage(error)),

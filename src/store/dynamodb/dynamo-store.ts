@@ -3,6 +3,7 @@ import { StoreEngine } from '../store-engine';
 import { DynamoChannelRepository } from './dynamo-channel.repository';
 import { DynamoClientRepository } from './dynamo-client.repository';
 import { DynamoConnection } from './dynamo-connection';
+import { DynamoStateRepository } from './dynamo-state.repository';
 import { ensureTables } from './tables';
 
 /** STORE=dynamodb: Amazon DynamoDB or a DynamoDB-compatible engine (DYNAMODB_ENDPOINT). Reads that a ban depends on are strongly consistent. */
@@ -10,11 +11,13 @@ export class DynamoStore extends StoreEngine {
   readonly kind = 'dynamodb' as const;
   readonly clients: DynamoClientRepository;
   readonly channels: DynamoChannelRepository;
+  readonly states: DynamoStateRepository;
 
   private constructor(readonly connection: DynamoConnection) {
     super();
     this.clients = new DynamoClientRepository(connection);
     this.channels = new DynamoChannelRepository(connection);
+    this.states = new DynamoStateRepository(connection);
   }
 
   static async open(config: AppConfig): Promise<DynamoStore> {

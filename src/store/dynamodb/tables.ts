@@ -37,6 +37,12 @@ function definitions(connection: DynamoConnection): CreateTableCommandInput[] {
       AttributeDefinitions: [{ AttributeName: 'Channel', AttributeType: 'S' }],
       KeySchema: [{ AttributeName: 'Channel', KeyType: 'HASH' }],
     },
+    {
+      TableName: connection.table('ClientState'),
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'ClientID', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'ClientID', KeyType: 'HASH' }],
+    },
   ];
 }
 

@@ -5,6 +5,7 @@ import { importLegacyStore } from './legacy-import';
 import { SqliteChannelRepository } from './sqlite-channel.repository';
 import { SqliteClientRepository } from './sqlite-client.repository';
 import { SqliteConnection } from './sqlite-connection';
+import { SqliteStateRepository } from './sqlite-state.repository';
 import { SQLITE_MIGRATIONS } from './sqlite-schema';
 
 /** STORE=embedded: SQLite in-process, one file under DATA_DIR, no listener. */
@@ -12,11 +13,13 @@ export class SqliteStore extends StoreEngine {
   readonly kind = 'embedded' as const;
   readonly clients: SqliteClientRepository;
   readonly channels: SqliteChannelRepository;
+  readonly states: SqliteStateRepository;
 
   private constructor(readonly connection: SqliteConnection) {
     super();
     this.clients = new SqliteClientRepository(connection);
     this.channels = new SqliteChannelRepository(connection);
+    this.states = new SqliteStateRepository(connection);
   }
 
   /** Opens (creating or migrating) the file, then imports once a DATA_DIR written by the dynalite release. */

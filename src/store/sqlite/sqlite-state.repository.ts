@@ -1,0 +1,57 @@
+import type { Statement } from 'better-sqlite3';
+import type { JsonObject } from '../../state/state-document';
+import { type StateRecord, StateRepository } from '../state.repository';
+import { type SqliteConnection, type SqliteMigration, sqliteCall } from './sqlite-connection';
+
+export const STATE_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    id: 'client_state-1',
+    // The document is JSON text: always read and written whole, its keys arbitrary.
+    up: (db) =>
+      db.exec(
+        'CREATE TABLE client_state (client_id TEXT PRIMARY KEY, document TEXT NOT NULL, version INTEGER NOT NULL, updated_at TEXT NOT NULL) STRICT, WITHOUT ROWID',
+      ),
+  },
+];
+
+interface StateRow {
+  document: string;
+  version: number;
+  updated_at: string;
+}
+
+export class SqliteStateRepository extends StateRepository {
+  private readonly selectOne: Statement<[string], StateRow>;
+  private readonly insert: Statement<[string, string, number, string]>;
+  private readonly update: Statement<[string, number, string, string, number]>;
+
+  constructor(connection: SqliteConnection) {
+    super();
+    const { db } = connection;
+    this.selectOne = db.prepare('SELECT document, version, updated_at FROM client_state WHERE client_id = ?');
+    this.insert = db.prepare(
+      'INSERT INTO client_state (client_id, document, version, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (client_id) DO NOTHING',
+    );
+    this.update = db.prepare('UPDATE client_state SET document = ?, version = ?, updated_at = ? WHERE client_id = ? AND version = ?');
+  }
+
+  async get(clientId: string): Promise<StateRecord | undefined> {
+    const row = sqliteCall(() => this.selectOne.get(clientId));
+    if (row === undefined) {
+      return undefined;
+    }
+    const document = JSON.parse(row.document) as { desired: JsonObject; reported: JsonObject };
+    return { clientId, desired: document.desired, reported: document.reported, version: row.version, updatedAt: row.updated_at };
+  }
+
+  async save(previous: StateRecord | undefined, next: StateRecord): Promise<StateRecord | undefined> {
+    const document = JSON.stringify({ desired: next.desired, reported: next.reported });
+    // Conditional on the version read, like the DynamoDB engine: a write on top of a newer document changes nothing.
+    const changes = sqliteCall(() =>
+      previous === undefined
+        ? this.insert.run(next.clientId, document, next.version, next.updatedAt).changes
+        : this.update.run(document, next.version, next.updatedAt, next.clientId, previous.version).changes,
+    );
+    return changes === 1 ? next : undefined;
+  }
+}
