@@ -76,6 +76,8 @@ describe('EmbeddedBroker', () => {
   ): Promise<{ client: MqttClient; certificatePem: string; privateKeyPem: string; caCertificatePem: string }> {
     const record = h.clients.seed(clientId, { connectionType: 'OPENSSL' });
     const credentials = await h.broker.issueCredentials(record, 'OPENSSL');
+    // The registration service stores the issued certificate with the client; the TLS check requires it.
+    await h.clients.addCertificate(clientId, credentials.certificateId!, undefined, new Date().toISOString());
     const issued = {
       certificatePem: credentials.certificatePem!,
       privateKeyPem: credentials.privateKeyPem!,
@@ -196,6 +198,8 @@ describe('EmbeddedBroker', () => {
     it('refuses a banned device', async () => {
       const issued = await h.broker.issueCredentials(h.clients.seed('dev-1', { connectionType: 'OPENSSL' }), 'OPENSSL');
       h.clients.seed('dev-1', { status: 'BANNED' });
+      // Its certificate is live: the ban alone refuses it.
+      await h.clients.addCertificate('dev-1', issued.certificateId!, undefined, new Date().toISOString());
       await expect(refusalCode(mqtt.tls(h, 'dev-1', issued))).resolves.toBe(NOT_AUTHORIZED);
     });
   });
