@@ -62,6 +62,8 @@ describe('EmbeddedBroker lifecycle', () => {
     const dataDir = tempDir();
     const first = await start({ dataDir });
     const device = await first.broker.issueCredentials(first.clients.seed('dev-1', { connectionType: 'OPENSSL' }), 'OPENSSL');
+    // Stored with the client, as the registration service does: the TLS check requires a live certificate.
+    await first.clients.addCertificate('dev-1', device.certificateId!, undefined, new Date().toISOString());
     const { connectionToken } = await first.broker.issueCredentials(first.clients.seed('alice'), 'WEBSOCKET');
     const caBefore = readFileSync(join(dataDir, 'ca', 'ca.pem'), 'utf8');
     expect(statSync(join(dataDir, 'ca', 'ca-key.pem')).mode & 0o777).toBe(0o600);
@@ -71,6 +73,7 @@ describe('EmbeddedBroker lifecycle', () => {
 
     const second = await start({ dataDir });
     second.clients.seed('dev-1', { connectionType: 'OPENSSL' });
+    await second.clients.addCertificate('dev-1', device.certificateId!, undefined, new Date().toISOString());
     second.clients.seed('alice');
 
     expect(readFileSync(join(dataDir, 'ca', 'ca.pem'), 'utf8')).toBe(caBefore);
@@ -123,7 +126,8 @@ describe('EmbeddedBroker lifecycle', () => {
       port: h.tlsPort,
       url: `mqtts://broker.example.test:${h.tlsPort}`,
     });
-    const { certificatePem, privateKeyPem, caCertificatePem } = await h.broker.issueCredentials(h.clients.seed('dev-1'), 'OPENSSL');
+    const { certificatePem, privateKeyPem, caCertificatePem, certificateId } = await h.broker.issueCredentials(h.clients.seed('dev-1'), 'OPENSSL');
+    await h.clients.addCertificate('dev-1', certificateId!, undefined, new Date().toISOString());
     // Node checks the server certificate against `servername`, as a device dialing broker.example.test would.
     const authorized = await new Promise<boolean>((resolve) => {
       const socket = tlsConnect(
@@ -177,6 +181,8 @@ describe('EmbeddedBroker lifecycle', () => {
     const h = await start({ env: { MQTT_CA_CERT_FILE: cert, MQTT_CA_KEY_FILE: key } });
 
     const device = await h.broker.issueCredentials(h.clients.seed('dev-1', { connectionType: 'OPENSSL' }), 'OPENSSL');
+    // Stored with the client, as the registration service does: the TLS check requires a live certificate.
+    await h.clients.addCertificate('dev-1', device.certificateId!, undefined, new Date().toISOString());
 
     expect(device.caCertificatePem!.replace(/\s/g, '')).toBe(readFileSync(cert, 'utf8').replace(/\s/g, ''));
     const client = await mqtt.tls(h, 'dev-1', device);
@@ -207,6 +213,8 @@ describe('EmbeddedBroker lifecycle', () => {
       h = await start();
       const dir = tempDir();
       const issued = await h.broker.issueCredentials(h.clients.seed('dev-1', { connectionType: 'OPENSSL' }), 'OPENSSL');
+      // Stored with the client, as the registration service does: the TLS check requires a live certificate.
+      await h.clients.addCertificate('dev-1', issued.certificateId!, undefined, new Date().toISOString());
       files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'dev-1.pem'), key: join(dir, 'dev-1-key.pem') };
       writeFileSync(files.ca, issued.caCertificatePem!);
       writeFileSync(files.cert, issued.certificatePem!);

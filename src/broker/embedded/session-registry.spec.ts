@@ -48,6 +48,8 @@ describe('SessionRegistry (on a real EmbeddedBroker)', () => {
   it('knows each session: client id, transport, portal flag and credential (token claims, certificate serial)', async () => {
     await wsClient('alice', true);
     const issued = await h.broker.issueCredentials(h.clients.seed('dev-1', { connectionType: 'OPENSSL' }), 'OPENSSL');
+    // Stored with the client, as the registration service does: the TLS check requires a live certificate.
+    await h.clients.addCertificate('dev-1', issued.certificateId!, undefined, new Date().toISOString());
     await mqtt.tls(h, 'dev-1', issued);
 
     const alice = opened.find((s) => s.clientId === 'alice');
@@ -146,6 +148,8 @@ describe('SessionRegistry at shutdown', () => {
     h.broker.sessions.onClosed((_session, reason) => ended.push(reason));
     const { connectionToken } = await h.broker.issueCredentials(h.clients.seed('alice'), 'WEBSOCKET');
     const issued = await h.broker.issueCredentials(h.clients.seed('dev-1', { connectionType: 'OPENSSL' }), 'OPENSSL');
+    // Stored with the client, as the registration service does: the TLS check requires a live certificate.
+    await h.clients.addCertificate('dev-1', issued.certificateId!, undefined, new Date().toISOString());
     await mqtt.ws(h, 'alice', connectionToken);
     await mqtt.tls(h, 'dev-1', issued);
 
