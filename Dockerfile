@@ -13,6 +13,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
+# `npm run build` stamps the build (scripts/build-if-stale.mjs) so `npm start` doesn't build again.
+COPY scripts/build-if-stale.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 

@@ -27,6 +27,7 @@ for line in \
   'apt-get install -y --no-install-recommends python3 make g++' \
   'ENV SCARF_ANALYTICS=false' \
   'RUN npm ci' \
+  'COPY scripts/build-if-stale.mjs ./scripts/' \
   'RUN npm run build' \
   'FROM node:22-slim AS runtime' \
   'RUN npm ci --omit=dev --ignore-scripts' \
@@ -79,6 +80,7 @@ cp package.json package-lock.json "$work/build/"
   { tail -40 "$work/build-npm-ci.log" >&2; fail "build stage: npm ci failed on npm $npm_version"; }
 cp nest-cli.json tsconfig.json tsconfig.build.json "$work/build/"
 cp -r src "$work/build/src"
+mkdir "$work/build/scripts" && cp scripts/build-if-stale.mjs "$work/build/scripts/"
 say "build stage: npm run build"
 (cd "$work/build" && npm run build) >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; fail "build stage: npm run build failed"; }
 native=node_modules/better-sqlite3/build/Release/better_sqlite3.node
