@@ -27,6 +27,8 @@ export class ChannelsView {
     this.max = $('#ch-max');
     this.rateMessages = $('#ch-rate-messages');
     this.rateSeconds = $('#ch-rate-seconds');
+    this.historySize = $('#ch-history-size');
+    this.historyTtl = $('#ch-history-ttl');
     this.schema = $('#ch-schema');
     this.newButton = $('#channel-new');
 
@@ -74,6 +76,7 @@ export class ChannelsView {
           h('td', {}, channel.clientSend ? 'yes' : 'no'),
           h('td', {}, String(channel.maxMessageBytes)),
           h('td', {}, channel.rateLimit ? `${channel.rateLimit.messages} / ${channel.rateLimit.perSeconds} s` : ''),
+          h('td', {}, channel.history ? `${channel.history.size} msgs, ${channel.history.ttlSeconds} s` : ''),
           h('td', {}, channel.messageSchema ? 'yes' : ''),
           h('td', { className: 'actions' }, edit, remove),
         );
@@ -102,6 +105,8 @@ export class ChannelsView {
     this.max.value = channel ? String(channel.maxMessageBytes) : '';
     this.rateMessages.value = channel?.rateLimit ? String(channel.rateLimit.messages) : '';
     this.rateSeconds.value = channel?.rateLimit ? String(channel.rateLimit.perSeconds) : '';
+    this.historySize.value = channel?.history ? String(channel.history.size) : '';
+    this.historyTtl.value = channel?.history ? String(channel.history.ttlSeconds) : '';
     this.schema.value = channel?.messageSchema ? JSON.stringify(channel.messageSchema, null, 2) : '';
     this.form.hidden = false;
     (channel ? this.formTitle : this.name).focus();
@@ -132,6 +137,10 @@ export class ChannelsView {
     }
     if (this.rateMessages.value.trim() !== '' || this.rateSeconds.value.trim() !== '') {
       body.rateLimit = { messages: integerOrText(this.rateMessages.value), perSeconds: integerOrText(this.rateSeconds.value) };
+    }
+    // Both or neither: the API names the missing one.
+    if (this.historySize.value.trim() !== '' || this.historyTtl.value.trim() !== '') {
+      body.history = { size: integerOrText(this.historySize.value), ttlSeconds: integerOrText(this.historyTtl.value) };
     }
     if (this.schema.value.trim() !== '') {
       try {

@@ -337,6 +337,8 @@ describe('admin portal (/portal) in headless Chromium', () => {
     await page.fill('#ch-rate-messages', '0');
     await page.fill('#ch-rate-seconds', '10');
     await page.fill('#ch-schema', '{"type": 12}');
+    // History without its TTL: the API names the missing member, shown under the history group.
+    await page.fill('#ch-history-size', '50');
     await page.click('#channel-form button[type="submit"]');
 
     await page.locator('#ch-max-error').filter({ hasText: /./ }).waitFor();
@@ -347,6 +349,7 @@ describe('admin portal (/portal) in headless Chromium', () => {
     expect(await page.getAttribute('#ch-max', 'aria-invalid')).toBe('true');
     expect(await page.textContent('#ch-rate-error')).toContain('Messages must not be less than 1');
     expect(await page.getAttribute('#ch-rate-messages', 'aria-invalid')).toBe('true');
+    expect(await page.textContent('#ch-history-error')).toMatch(/ttlSeconds|for seconds/);
     expect(await page.textContent('#channel-form-error')).toContain('VALIDATION_FAILED');
     // The first invalid field gets the focus.
     expect(await page.evaluate(() => (document.activeElement as { id?: string } | null)?.id)).toBe('ch-max');
@@ -354,6 +357,7 @@ describe('admin portal (/portal) in headless Chromium', () => {
     // Shape is fine now, but the schema isn't a JSON Schema: the service's message lands on that field.
     await page.fill('#ch-max', '512');
     await page.fill('#ch-rate-messages', '3');
+    await page.fill('#ch-history-ttl', '3600');
     await page.click('#channel-form button[type="submit"]');
     await page.locator('#ch-schema-error').filter({ hasText: /./ }).waitFor();
     expect(await page.textContent('#ch-max-error')).toBe('');
@@ -376,6 +380,7 @@ describe('admin portal (/portal) in headless Chromium', () => {
         clientSend: true,
         maxMessageBytes: 512,
         rateLimit: { messages: 3, perSeconds: 10 },
+        history: { size: 50, ttlSeconds: 3600 },
         messageSchema: { type: 'object', required: ['round'] },
       }),
     );

@@ -36,6 +36,26 @@ export class RateLimitDto {
   perSeconds: number;
 }
 
+export const HISTORY_SIZE_LIMIT = 10_000;
+export const HISTORY_TTL_LIMIT_SECONDS = 604_800;
+
+/** History kept per stream (the broadcast topic, each client's private topic). Both members are required. */
+export class HistorySettingsDto {
+  /** Messages kept per stream (the oldest are dropped first). */
+  @ApiProperty({ example: 100, minimum: 1, maximum: HISTORY_SIZE_LIMIT })
+  @IsInt()
+  @Min(1)
+  @Max(HISTORY_SIZE_LIMIT)
+  size: number;
+
+  /** How long a message is kept, in seconds (at most 7 days). */
+  @ApiProperty({ example: 3600, minimum: 1, maximum: HISTORY_TTL_LIMIT_SECONDS })
+  @IsInt()
+  @Min(1)
+  @Max(HISTORY_TTL_LIMIT_SECONDS)
+  ttlSeconds: number;
+}
+
 /** A channel definition, as put by admins and as listed in the channels file. */
 export class PutChannelRequestDto {
   /** Optional; when present it must equal the channel name in the path. */
@@ -88,6 +108,17 @@ export class PutChannelRequestDto {
   @ValidateNested()
   @Type(() => RateLimitDto)
   rateLimit?: RateLimitDto;
+
+  /**
+   * Keep each stream's recent messages, numbered by `Seq`, for recovery (listChannelMessages). Absent: no
+   * history. A channel with a communicationChannel uses that channel's history instead of its own.
+   */
+  @ApiPropertyOptional({ type: () => HistorySettingsDto, example: { size: 100, ttlSeconds: 3600 } })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => HistorySettingsDto)
+  history?: HistorySettingsDto;
 }
 
 export class ChannelResponseDto {
@@ -107,6 +138,8 @@ export class ChannelResponseDto {
   messageSchema?: Record<string, unknown>;
 
   rateLimit?: RateLimitDto;
+
+  history?: HistorySettingsDto;
 }
 
 export class ChannelListResponseDto {
@@ -136,5 +169,6 @@ export function toChannelResponse(channel: ChannelDefinition): ChannelResponseDt
     maxMessageBytes: channel.maxMessageBytes,
     messageSchema: channel.messageSchema,
     rateLimit: channel.rateLimit,
+    history: channel.history,
   };
 }

@@ -126,6 +126,7 @@ export class ChannelsService {
       maxMessageBytes: dto.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       messageSchema: dto.messageSchema,
       rateLimit: dto.rateLimit === undefined ? undefined : { messages: dto.rateLimit.messages, perSeconds: dto.rateLimit.perSeconds },
+      history: dto.history === undefined || dto.history === null ? undefined : { size: dto.history.size, ttlSeconds: dto.history.ttlSeconds },
     };
   }
 

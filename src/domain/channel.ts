@@ -8,6 +8,12 @@ export interface RateLimit {
   perSeconds: number;
 }
 
+/** Per-stream history (API.md section 4): at most `size` messages per stream, each for at most `ttlSeconds`. */
+export interface HistorySettings {
+  size: number;
+  ttlSeconds: number;
+}
+
 /** A row of the ChannelData table. */
 export interface ChannelDefinition {
   name: string;
@@ -17,5 +23,7 @@ export interface ChannelDefinition {
   maxMessageBytes: number;
   messageSchema?: Record<string, unknown>;
   rateLimit?: RateLimit;
+  /** Absent: the channel keeps no history and its messages carry no `Seq`. */
+  history?: HistorySettings;
 }
 

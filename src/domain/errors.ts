@@ -27,6 +27,8 @@ export const ErrorCode = {
   MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
   STATE_TOO_LARGE: 'STATE_TOO_LARGE',
   VERSION_CONFLICT: 'VERSION_CONFLICT',
+  HISTORY_DISABLED: 'HISTORY_DISABLED',
+  IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   MESSAGE_SCHEMA_MISMATCH: 'MESSAGE_SCHEMA_MISMATCH',
@@ -263,5 +265,21 @@ export class VersionConflictError extends DomainError {
 export class StateTooLargeError extends DomainError {
   constructor(message: string) {
     super(ErrorCode.STATE_TOO_LARGE, message);
+  }
+}
+
+// History and idempotent publishing (API.md sections 4 and 5)
+
+/** listChannelMessages on a channel that keeps no history. */
+export class HistoryDisabledError extends DomainError {
+  constructor(channel: string) {
+    super(ErrorCode.HISTORY_DISABLED, `Channel ${channel} keeps no history (its definition has no history settings).`);
+  }
+}
+
+/** An Idempotency-Key used before by the same caller for a different request. */
+export class IdempotencyKeyReusedError extends DomainError {
+  constructor() {
+    super(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This Idempotency-Key was used for a different request; use a new key for a new request.');
   }
 }

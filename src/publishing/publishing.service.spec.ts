@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ChannelCatalog } from '../store/channel-catalog';
+import { HistoryService } from '../history/history.service';
+import { SqliteStore } from '../store/sqlite/sqlite-store';
 import { MessageSchemas } from '../channels/message-schemas';
 import { Topics } from '../domain/topics';
 import { loadConfig } from '../config/app-config';
@@ -11,6 +16,17 @@ describe('PublishingService', () => {
   const clients = new InMemoryClientRepository();
   const broker = new RecordingBroker();
   let service: PublishingService;
+  let store: SqliteStore;
+  const dataDir = mkdtempSync(join(tmpdir(), 'wc-publishing-'));
+
+  beforeAll(async () => {
+    store = await SqliteStore.open(loadConfig({ DATA_DIR: dataDir }), { log: () => undefined, error: () => undefined, warn: () => undefined });
+  });
+
+  afterAll(async () => {
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   beforeEach(async () => {
     clients.reset();
@@ -19,10 +35,12 @@ describe('PublishingService', () => {
     const channels = new InMemoryChannelRepository([
       { name: 'news', types: ['BROADCAST', 'PRIVATE'], clientSend: false, maxMessageBytes: 1024 },
       { name: 'patches', types: ['BROADCAST'], communicationChannel: 'news', clientSend: true, maxMessageBytes: 8, rateLimit: { messages: 1, perSeconds: 60 } },
+      { name: 'scores', types: ['BROADCAST', 'PRIVATE'], clientSend: false, maxMessageBytes: 1024, history: { size: 10, ttlSeconds: 60 } },
+      { name: 'rounds', types: ['BROADCAST'], communicationChannel: 'scores', clientSend: false, maxMessageBytes: 1024 },
     ]);
     const catalog = new ChannelCatalog(channels);
     await catalog.refresh();
-    service = new PublishingService(loadConfig({}), catalog, new MessageSchemas(), clients, broker, new Topics('p/d'), new MetricsService());
+    service = new PublishingService(loadConfig({}), catalog, new MessageSchemas(), clients, broker, new Topics('p/d'), new MetricsService(), new HistoryService(store.history, catalog));
   });
 
   async function code(promise: Promise<unknown>): Promise<string> {
@@ -73,5 +91,29 @@ describe('PublishingService', () => {
   it('uses a caller-given id (queue events)', async () => {
     const result = await service.publish({ source: 'event', senderId: 's', channel: 'news', message: 'x', id: 'evt-1' });
     expect(result.messageId).toBe('evt-1');
+  });
+
+  describe('on a history channel', () => {
+    const seqs = (): unknown[] => broker.published.map((p) => (JSON.parse(p.payload.toString()) as { Seq?: number }).Seq);
+
+    it('numbers each stream from 1; a channel riding on it shares its streams; channels without history carry no Seq', async () => {
+      await service.publish({ source: 'service', senderId: 's', channel: 'scores', message: 'a' });
+      await service.publish({ source: 'service', senderId: 's', channel: 'rounds', message: 'b' });
+      await Promise.all([1, 2, 3].map((n) => service.publish({ source: 'service', senderId: 's', channel: 'scores', message: `c${n}` })));
+      await service.publish({ source: 'service', senderId: 's', channel: 'news', message: 'none' });
+      expect(seqs()).toEqual([1, 2, 3, 4, 5, undefined]);
+      expect(broker.published.slice(0, 5).every((p) => p.topic === 'p/d/scores')).toBe(true);
+    });
+
+    it('a refused publish uses no Seq and leaves nothing in history', async () => {
+      const before = await store.history.head('p/d/scores');
+      broker.failPublish = new BrokerUnavailableError();
+      expect(await code(service.publish({ source: 'service', senderId: 's', channel: 'scores', message: 'lost' }))).toBe('BROKER_UNAVAILABLE');
+      broker.failPublish = undefined;
+      await service.publish({ source: 'service', senderId: 's', channel: 'scores', message: 'next' });
+      expect(seqs()).toEqual([before + 1]);
+      const page = await store.history.read('p/d/scores', { after: before, limit: 10, size: 10, notBefore: 0 });
+      expect(page.entries.map((e) => JSON.parse(e.payload).Message)).toEqual(['next']);
+    });
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { Broker } from '../broker/broker';
 import { ChannelCatalog } from '../store/channel-catalog';
+import { HistoryService } from '../history/history.service';
 import { MessageSchemas, type SchemaProblem, UnusableSchemaError } from '../channels/message-schemas';
 import { isChannelName, isClientId } from '../domain/ids';
 import { Topics } from '../domain/topics';
@@ -49,6 +50,8 @@ export interface Envelope {
   Id: string;
   Time: string;
   From?: string;
+  /** Per stream, on channels that keep history (API.md section 4). */
+  Seq?: number;
 }
 
 /**
@@ -70,6 +73,7 @@ export class PublishingService {
     private readonly broker: Broker,
     private readonly topics: Topics,
     private readonly metrics: MetricsService,
+    private readonly history: HistoryService,
   ) {}
 
   async publish(request: PublishRequest): Promise<PublishResult> {
@@ -111,16 +115,39 @@ export class PublishingService {
       Time: new Date().toISOString(),
       From: request.source === 'client' ? request.senderId : undefined,
     };
+    const history = await this.history.of(channel);
+    const delivery = history?.delivery.name ?? this.catalog.deliveryChannel(channel);
+    const topic = direct ? this.topics.private(delivery, request.targetClientId!) : this.topics.broadcast(delivery);
+    let bytes: number;
+    if (history === undefined) {
+      const payload = this.encode(envelope);
+      bytes = payload.length;
+      await this.broker.publish(topic, payload);
+    } else {
+      // Seq assigned, stored, published, committed: see HistoryService (a refused publish uses no Seq).
+      let payload: Buffer = Buffer.alloc(0);
+      await this.history.append(
+        topic,
+        history.settings,
+        (seq) => {
+          payload = this.encode({ ...envelope, Seq: seq });
+          return payload.toString('utf8');
+        },
+        () => this.broker.publish(topic, payload),
+      );
+      bytes = payload.length;
+    }
+    this.metrics.messagesPublished.inc({ channel: channel.name, source: request.source });
+    this.logger.debug({ messageId: envelope.Id, channel: channel.name, topic, source: request.source, bytes }, 'message published');
+    return { messageId: envelope.Id, channel: channel.name, topic };
+  }
+
+  private encode(envelope: Envelope): Buffer {
     const payload = Buffer.from(JSON.stringify(envelope), 'utf8');
     if (payload.length > this.config.broker.maxPayloadBytes) {
       throw new PayloadTooLargeError(`The envelope would be ${payload.length} bytes; the broker takes at most ${this.config.broker.maxPayloadBytes} (MAX_PAYLOAD_BYTES).`);
     }
-    const delivery = this.catalog.deliveryChannel(channel);
-    const topic = direct ? this.topics.private(delivery, request.targetClientId!) : this.topics.broadcast(delivery);
-    await this.broker.publish(topic, payload);
-    this.metrics.messagesPublished.inc({ channel: channel.name, source: request.source });
-    this.logger.debug({ messageId: envelope.Id, channel: channel.name, topic, source: request.source, bytes: payload.length }, 'message published');
-    return { messageId: envelope.Id, channel: channel.name, topic };
+    return payload;
   }
 
   private async resolve(name: string): Promise<ChannelDefinition> {

@@ -1,5 +1,7 @@
 import type { ChannelRepository } from './channel.repository';
 import type { ClientRepository } from './client.repository';
+import type { HistoryRepository } from './history.repository';
+import type { IdempotencyRepository } from './idempotency.repository';
 import type { StateRepository } from './state.repository';
 
 /**
@@ -13,5 +15,7 @@ export abstract class StoreEngine {
   abstract readonly clients: ClientRepository;
   abstract readonly channels: ChannelRepository;
   abstract readonly states: StateRepository;
+  abstract readonly history: HistoryRepository;
+  abstract readonly idempotency: IdempotencyRepository;
   abstract close(): Promise<void>;
 }

@@ -4,6 +4,8 @@ import { ChannelCatalog } from './channel-catalog';
 import { ChannelRepository } from './channel.repository';
 import { ClientRepository } from './client.repository';
 import { DynamoStore } from './dynamodb/dynamo-store';
+import { HistoryRepository } from './history.repository';
+import { IdempotencyRepository } from './idempotency.repository';
 import { SqliteStore } from './sqlite/sqlite-store';
 import { StateRepository } from './state.repository';
 import { StoreEngine } from './store-engine';
@@ -25,9 +27,11 @@ import { StoreEngine } from './store-engine';
     { provide: ClientRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.clients },
     { provide: ChannelRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.channels },
     { provide: StateRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.states },
+    { provide: HistoryRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.history },
+    { provide: IdempotencyRepository, inject: [StoreEngine], useFactory: (engine: StoreEngine) => engine.idempotency },
     ChannelCatalog,
   ],
-  exports: [ClientRepository, ChannelRepository, StateRepository, ChannelCatalog],
+  exports: [ClientRepository, ChannelRepository, StateRepository, HistoryRepository, IdempotencyRepository, ChannelCatalog],
 })
 export class StoreModule implements OnApplicationShutdown {
   constructor(@Inject(StoreEngine) private readonly engine: StoreEngine) {}

@@ -14,6 +14,7 @@ export interface ChannelItem {
   /** JSON text: a schema's keys are arbitrary and DynamoDB maps reject some of them (empty names). */
   MessageSchema?: string;
   RateLimit?: { messages: number; perSeconds: number };
+  History?: { size: number; ttlSeconds: number };
 }
 
 function toItem(channel: ChannelDefinition): ChannelItem {
@@ -25,6 +26,7 @@ function toItem(channel: ChannelDefinition): ChannelItem {
     MaxMessageBytes: channel.maxMessageBytes,
     MessageSchema: channel.messageSchema === undefined ? undefined : JSON.stringify(channel.messageSchema),
     RateLimit: channel.rateLimit,
+    History: channel.history,
   };
 }
 
@@ -44,6 +46,9 @@ export function toDefinition(item: ChannelItem): ChannelDefinition {
   }
   if (item.RateLimit !== undefined) {
     channel.rateLimit = item.RateLimit;
+  }
+  if (item.History !== undefined) {
+    channel.history = { size: item.History.size, ttlSeconds: item.History.ttlSeconds };
   }
   return channel;
 }

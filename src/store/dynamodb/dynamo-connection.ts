@@ -60,7 +60,7 @@ export class DynamoConnection {
     return new DynamoConnection(client, doc, config.store.tablePrefix, inflight);
   }
 
-  table(name: 'ClientRegistry' | 'ChannelData' | 'ClientState'): string {
+  table(name: 'ClientRegistry' | 'ChannelData' | 'ClientState' | 'History' | 'IdempotencyKeys'): string {
     return `${this.tablePrefix}${name}`;
   }
 

@@ -3,6 +3,8 @@ import { StoreEngine } from '../store-engine';
 import { DynamoChannelRepository } from './dynamo-channel.repository';
 import { DynamoClientRepository } from './dynamo-client.repository';
 import { DynamoConnection } from './dynamo-connection';
+import { DynamoHistoryRepository } from './dynamo-history.repository';
+import { DynamoIdempotencyRepository } from './dynamo-idempotency.repository';
 import { DynamoStateRepository } from './dynamo-state.repository';
 import { ensureTables } from './tables';
 
@@ -12,12 +14,16 @@ export class DynamoStore extends StoreEngine {
   readonly clients: DynamoClientRepository;
   readonly channels: DynamoChannelRepository;
   readonly states: DynamoStateRepository;
+  readonly history: DynamoHistoryRepository;
+  readonly idempotency: DynamoIdempotencyRepository;
 
   private constructor(readonly connection: DynamoConnection) {
     super();
     this.clients = new DynamoClientRepository(connection);
     this.channels = new DynamoChannelRepository(connection);
     this.states = new DynamoStateRepository(connection);
+    this.history = new DynamoHistoryRepository(connection);
+    this.idempotency = new DynamoIdempotencyRepository(connection);
   }
 
   static async open(config: AppConfig): Promise<DynamoStore> {

@@ -38,6 +38,26 @@ function definitions(connection: DynamoConnection): CreateTableCommandInput[] {
       KeySchema: [{ AttributeName: 'Channel', KeyType: 'HASH' }],
     },
     {
+      // History: one item per (stream, Seq); Seq 0 is the stream's head. TTL attribute: ExpiresAt.
+      TableName: connection.table('History'),
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'Stream', AttributeType: 'S' },
+        { AttributeName: 'Seq', AttributeType: 'N' },
+      ],
+      KeySchema: [
+        { AttributeName: 'Stream', KeyType: 'HASH' },
+        { AttributeName: 'Seq', KeyType: 'RANGE' },
+      ],
+    },
+    {
+      // Idempotency keys and relayed event ids, 24 h. TTL attribute: TtlSeconds.
+      TableName: connection.table('IdempotencyKeys'),
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'Key', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'Key', KeyType: 'HASH' }],
+    },
+    {
       TableName: connection.table('ClientState'),
       BillingMode: 'PAY_PER_REQUEST',
       AttributeDefinitions: [{ AttributeName: 'ClientID', AttributeType: 'S' }],

@@ -5,6 +5,8 @@ import { importLegacyStore } from './legacy-import';
 import { SqliteChannelRepository } from './sqlite-channel.repository';
 import { SqliteClientRepository } from './sqlite-client.repository';
 import { SqliteConnection } from './sqlite-connection';
+import { SqliteHistoryRepository } from './sqlite-history.repository';
+import { SqliteIdempotencyRepository } from './sqlite-idempotency.repository';
 import { SqliteStateRepository } from './sqlite-state.repository';
 import { SQLITE_MIGRATIONS } from './sqlite-schema';
 
@@ -14,12 +16,16 @@ export class SqliteStore extends StoreEngine {
   readonly clients: SqliteClientRepository;
   readonly channels: SqliteChannelRepository;
   readonly states: SqliteStateRepository;
+  readonly history: SqliteHistoryRepository;
+  readonly idempotency: SqliteIdempotencyRepository;
 
   private constructor(readonly connection: SqliteConnection) {
     super();
     this.clients = new SqliteClientRepository(connection);
     this.channels = new SqliteChannelRepository(connection);
     this.states = new SqliteStateRepository(connection);
+    this.history = new SqliteHistoryRepository(connection);
+    this.idempotency = new SqliteIdempotencyRepository(connection);
   }
 
   /** Opens (creating or migrating) the file, then imports once a DATA_DIR written by the dynalite release. */
