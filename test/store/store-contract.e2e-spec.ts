@@ -6,6 +6,8 @@
 import { channelRepositoryContract } from './contract/channel-repository.contract';
 import { clientRepositoryContract } from './contract/client-repository.contract';
 import { type ContractEngine, dynamoEngine, sqliteEngine } from './contract/engines';
+import { historyRepositoryContract } from './contract/history-repository.contract';
+import { idempotencyRepositoryContract } from './contract/idempotency-repository.contract';
 import { stateRepositoryContract } from './contract/state-repository.contract';
 
 describe.each<[string, ContractEngine]>([
@@ -18,4 +20,6 @@ describe.each<[string, ContractEngine]>([
   clientRepositoryContract(() => engine.open());
   channelRepositoryContract(() => engine.open());
   stateRepositoryContract(() => engine.open());
+  historyRepositoryContract(() => engine.open());
+  idempotencyRepositoryContract(() => engine.open());
 });

@@ -67,6 +67,10 @@ export class DynamoHistoryRepository extends HistoryRepository {
   }
 
   async abort(stream: string, seq: number, at: number): Promise<boolean> {
+    // Only a reservation: a committed entry is never taken back (its writer alone commits it, and is the one aborting).
+    if (seq <= (await this.head(stream))) {
+      return false;
+    }
     try {
       await this.connection.doc.send(
         new DeleteCommand({ TableName: this.table, Key: { Stream: stream, Seq: seq }, ConditionExpression: '#at = :at', ExpressionAttributeNames: { '#at': 'At' }, ExpressionAttributeValues: { ':at': at } }),
@@ -127,11 +131,7 @@ export class DynamoHistoryRepository extends HistoryRepository {
   }
 
   async prune(stream: string, keepFrom: number, notBefore?: number): Promise<void> {
-    if (notBefore === undefined) {
-      // On every publish: the one entry that just fell out by size (a shrunk size leaves older ones to the sweep).
-      if (keepFrom > 1) {
-        await this.connection.doc.send(new DeleteCommand({ TableName: this.table, Key: { Stream: stream, Seq: keepFrom - 1 } }));
-      }
+    if (keepFrom <= 1 && notBefore === undefined) {
       return;
     }
     const doomed: number[] = [];
@@ -141,9 +141,10 @@ export class DynamoHistoryRepository extends HistoryRepository {
       const page = await this.connection.doc.send(
         new QueryCommand({
           TableName: this.table,
-          KeyConditionExpression: '#stream = :stream AND Seq >= :first',
+          // Without a TTL sweep only the entries below keepFrom are read (usually the one that just fell out).
+          KeyConditionExpression: '#stream = :stream AND Seq BETWEEN :first AND :last',
           ExpressionAttributeNames: { '#stream': 'Stream', '#at': 'At' },
-          ExpressionAttributeValues: { ':stream': stream, ':first': 1 },
+          ExpressionAttributeValues: { ':stream': stream, ':first': 1, ':last': notBefore === undefined ? keepFrom - 1 : Number.MAX_SAFE_INTEGER },
           ProjectionExpression: 'Seq, #at',
           ConsistentRead: true,
           Limit: 100,
@@ -151,7 +152,7 @@ export class DynamoHistoryRepository extends HistoryRepository {
         }),
       );
       const items = (page.Items ?? []) as Array<Pick<EntryItem, 'Seq' | 'At'>>;
-      const old = items.filter((item) => item.Seq < keepFrom || item.At < notBefore);
+      const old = items.filter((item) => item.Seq < keepFrom || (notBefore !== undefined && item.At < notBefore));
       doomed.push(...old.map((item) => item.Seq));
       startKey = old.length === items.length ? page.LastEvaluatedKey : undefined;
     } while (startKey !== undefined);
