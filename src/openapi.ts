@@ -36,6 +36,7 @@ const EXTRA_PROBLEMS: Record<string, number[]> = {
   registerClient: [429],
   registerPortalClient: [404, 409],
   sendClientMessage: [413, 422, 429],
+  listChannelMessages: [403, 404, 409, 422],
   broadcast: [404, 413, 422],
   sendDirect: [404, 413, 422],
   putChannel: [422],

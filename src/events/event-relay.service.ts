@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { IdempotencyService, type IdempotencyBegin } from '../publishing/idempotency.service';
 import { PublishingService } from '../publishing/publishing.service';
 import { DedupeWindow } from './dedupe-window';
 import { type DecodedEvent, type EventRejection, EventValidator, type ValidEvent } from './event-contract';
@@ -51,6 +52,7 @@ export class EventRelay implements OnModuleDestroy {
     config: AppConfig,
     private readonly publishing: PublishingService,
     private readonly metrics: MetricsService,
+    private readonly idempotency: IdempotencyService,
   ) {
     this.relayed = new DedupeWindow(config.events.dedupeWindowSize);
   }
@@ -84,8 +86,8 @@ export class EventRelay implements OnModuleDestroy {
       return { kind: 'duplicate', id };
     }
     // Recorded inside the promise the waiters await, so they see the id once they wake.
-    const attempt = this.publish(event, delivery).then((outcome) => {
-      if (outcome.kind === 'relayed') {
+    const attempt = this.relayOnce(event, id, delivery).then((outcome) => {
+      if (outcome.kind === 'relayed' || outcome.kind === 'duplicate') {
         this.relayed.add(id);
       }
       return outcome;
@@ -98,6 +100,44 @@ export class EventRelay implements OnModuleDestroy {
         this.inFlight.delete(id);
       }
     }
+  }
+
+  /**
+   * Ids are remembered in the store (24 h), so a copy redelivered to another instance, or after a restart,
+   * is not published twice; the in-memory window in front of it only saves a store read.
+   */
+  private async relayOnce(event: ValidEvent, id: string, delivery: Delivery): Promise<RelayOutcome> {
+    let claim: IdempotencyBegin | undefined;
+    for (let attempt = 1; claim === undefined; attempt += 1) {
+      try {
+        // Any copy with this id is the same event: no fingerprint to compare.
+        claim = await this.idempotency.begin('event', id, '');
+      } catch (error) {
+        // The store is unavailable (or answered oddly): nothing was published yet; retry while the delivery is held.
+        if (attempt === 1 || attempt % 10 === 0) {
+          this.logger.warn({ eventId: id, attempt, reason: errorMessage(error) }, 'event id check failed; retrying');
+        }
+        if (this.stopping || !delivery.stillOwned()) {
+          return { kind: 'abandoned' };
+        }
+        this.metrics.events.inc({ outcome: 'retried' });
+        await this.sleep(backoff(attempt));
+        if (this.stopping || !delivery.stillOwned()) {
+          return { kind: 'abandoned' };
+        }
+      }
+    }
+    if (claim.kind === 'done') {
+      this.metrics.events.inc({ outcome: 'duplicate' });
+      return { kind: 'duplicate', id };
+    }
+    const outcome = await this.publish(event, delivery);
+    if (outcome.kind === 'relayed') {
+      await this.idempotency.finish(claim, 202, JSON.stringify({ messageId: outcome.messageId }));
+    } else {
+      await this.idempotency.abandon(claim);
+    }
+    return outcome;
   }
 
   private async publish(event: ValidEvent, delivery: Delivery): Promise<RelayOutcome> {

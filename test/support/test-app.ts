@@ -17,6 +17,7 @@ export interface TestChannel {
   maxMessageBytes?: number;
   messageSchema?: Record<string, unknown>;
   rateLimit?: { messages: number; perSeconds: number };
+  history?: { size: number; ttlSeconds: number };
 }
 
 export const DEFAULT_TEST_CHANNELS: TestChannel[] = [
