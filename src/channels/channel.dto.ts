@@ -42,14 +42,14 @@ export const HISTORY_TTL_LIMIT_SECONDS = 604_800;
 /** History kept per stream (the broadcast topic, each client's private topic). Both members are required. */
 export class HistorySettingsDto {
   /** Messages kept per stream (the oldest are dropped first). */
-  @ApiProperty({ example: 100, minimum: 1, maximum: HISTORY_SIZE_LIMIT })
+  @ApiProperty({ type: 'integer', example: 100, minimum: 1, maximum: HISTORY_SIZE_LIMIT })
   @IsInt()
   @Min(1)
   @Max(HISTORY_SIZE_LIMIT)
   size: number;
 
   /** How long a message is kept, in seconds (at most 7 days). */
-  @ApiProperty({ example: 3600, minimum: 1, maximum: HISTORY_TTL_LIMIT_SECONDS })
+  @ApiProperty({ type: 'integer', example: 3600, minimum: 1, maximum: HISTORY_TTL_LIMIT_SECONDS })
   @IsInt()
   @Min(1)
   @Max(HISTORY_TTL_LIMIT_SECONDS)

@@ -8,7 +8,7 @@ export const MAX_HISTORY_LIMIT = 1000;
 
 export class ListChannelMessagesQueryDto {
   /** Messages with `Seq` greater than this (the last `Seq` the client saw); default 0. */
-  @ApiPropertyOptional({ example: 41, minimum: 0 })
+  @ApiPropertyOptional({ type: 'integer', example: 41, minimum: 0 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -16,7 +16,7 @@ export class ListChannelMessagesQueryDto {
   after?: number;
 
   /** At most this many messages, 1 to 1000 (default 100). */
-  @ApiPropertyOptional({ example: 100, minimum: 1, maximum: MAX_HISTORY_LIMIT })
+  @ApiPropertyOptional({ type: 'integer', example: 100, minimum: 1, maximum: MAX_HISTORY_LIMIT })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -50,7 +50,7 @@ export class EnvelopeDto {
   From?: string;
 
   /** Per stream: +1 per message, from 1 (set on channels that keep history). */
-  @ApiPropertyOptional({ example: 42 })
+  @ApiPropertyOptional({ type: 'integer', example: 42 })
   Seq?: number;
 }
 
@@ -67,7 +67,7 @@ export class ChannelMessagesResponseDto {
   messages: EnvelopeDto[];
 
   /** The stream's last `Seq` (0 before its first message). */
-  @ApiProperty({ example: 42 })
+  @ApiProperty({ type: 'integer', example: 42 })
   latestSeq: number;
 
   /** False when messages after `after` were already dropped by size or TTL: resynchronise another way. */

@@ -1,4 +1,4 @@
-import { Body, Controller, Headers, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
+import { Body, Controller, createParamDecorator, type ExecutionContext, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiTags } from '@nestjs/swagger';
 import { Caller, Roles } from '../common/auth/auth.decorators';
 import type { ApiCaller } from '../common/auth/api-caller';
@@ -13,6 +13,12 @@ const IDEMPOTENCY_HEADER = {
     'Makes a retry safe: a repeat of a succeeded call with the same key by the same caller within 24 h answers the first call\'s result (same messageId) and publishes nothing; the same key with a different body is 422 IDEMPOTENCY_KEY_REUSED.',
   schema: { type: 'string', pattern: '^[A-Za-z0-9:._-]{1,128}$' },
 };
+
+/** The raw `Idempotency-Key` header (checked in `publish`); documented by @ApiHeader, not by the parameter. */
+const IdempotencyKey = createParamDecorator((_data: unknown, context: ExecutionContext): unknown => {
+  const headers = context.switchToHttp().getRequest<{ headers: Record<string, unknown> }>().headers;
+  return headers['idempotency-key'];
+});
 
 @ApiTags('messages')
 @ApiBearerAuth()
@@ -31,7 +37,7 @@ export class PublishingController {
     @Param('channel') channel: string,
     @Body() body: SendClientMessageRequestDto,
     @Caller() caller: ApiCaller,
-    @Headers('idempotency-key') key?: string,
+    @IdempotencyKey() key?: string,
   ): Promise<PublishResultResponseDto> {
     return this.publish(caller, key, 'sendClientMessage', { source: 'client', senderId: caller.clientId, channel, message: body.message });
   }
@@ -41,7 +47,7 @@ export class PublishingController {
   @Roles('service', 'admin')
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiHeader(IDEMPOTENCY_HEADER)
-  async broadcast(@Body() body: BroadcastRequestDto, @Caller() caller: ApiCaller, @Headers('idempotency-key') key?: string): Promise<PublishResultResponseDto> {
+  async broadcast(@Body() body: BroadcastRequestDto, @Caller() caller: ApiCaller, @IdempotencyKey() key?: string): Promise<PublishResultResponseDto> {
     return this.publish(caller, key, 'broadcast', { source: caller.role === 'admin' ? 'admin' : 'service', senderId: caller.clientId, channel: body.channel, message: body.message });
   }
 
@@ -50,7 +56,7 @@ export class PublishingController {
   @Roles('service', 'admin')
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiHeader(IDEMPOTENCY_HEADER)
-  async sendDirect(@Body() body: SendDirectRequestDto, @Caller() caller: ApiCaller, @Headers('idempotency-key') key?: string): Promise<PublishResultResponseDto> {
+  async sendDirect(@Body() body: SendDirectRequestDto, @Caller() caller: ApiCaller, @IdempotencyKey() key?: string): Promise<PublishResultResponseDto> {
     return this.publish(caller, key, 'sendDirect', {
       source: caller.role === 'admin' ? 'admin' : 'service',
       senderId: caller.clientId,

@@ -31,6 +31,11 @@ export type User = Schemas['User'];
 export type UserPage = Schemas['UserList'];
 export type SetUserStatusRequest = Schemas['SetUserStatusRequest'];
 export type PublishResult = Schemas['PublishResult'];
+/** A message as received on the broker (`Seq` on channels that keep history). */
+export type Envelope = Schemas['Envelope'];
+/** listChannelMessages: a stream's messages after a Seq, to recover after a reconnect. */
+export type ChannelMessages = Schemas['ChannelMessages'];
+export type HistorySettings = Schemas['HistorySettings'];
 export type BroadcastRequest = Schemas['BroadcastRequest'];
 export type SendDirectRequest = Schemas['SendDirectRequest'];
 export type SendClientMessageRequest = Schemas['SendClientMessageRequest'];

@@ -134,7 +134,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * A stream's history, to recover after a reconnect: the messages with `Seq > after`. Without `clientId`
+         *     the channel's broadcast stream; with it, that client's private stream (a plain client may read only
+         *     its own, and broadcast streams of channels it may subscribe to).
+         */
+        get: operations["listChannelMessages"];
         put?: never;
         /** A client sends a message to a channel open to client sends; it is validated, then broadcast with `From` set. */
         post: operations["sendClientMessage"];
@@ -264,6 +269,7 @@ export interface components {
         Channel: {
             clientSend: boolean;
             communicationChannel?: string;
+            history?: components["schemas"]["HistorySettings"];
             maxMessageBytes: number;
             messageSchema?: {
                 [key: string]: unknown;
@@ -275,6 +281,30 @@ export interface components {
         };
         ChannelList: {
             channels: components["schemas"]["Channel"][];
+        };
+        ChannelMessages: {
+            /**
+             * @description The channel asked for.
+             * @example news
+             */
+            channel: string;
+            /**
+             * @description False when messages after `after` were already dropped by size or TTL: resynchronise another way.
+             * @example true
+             */
+            complete: boolean;
+            /**
+             * @description The stream's last `Seq` (0 before its first message).
+             * @example 42
+             */
+            latestSeq: number;
+            /** @description Messages with `Seq > after`, ascending. */
+            messages: components["schemas"]["Envelope"][];
+            /**
+             * @description The stream read: the broadcast topic, or the client's private topic.
+             * @example webcommunicator/dev/news
+             */
+            topic: string;
         };
         /** @enum {string} */
         ChannelType: "BROADCAST" | "PRIVATE";
@@ -305,10 +335,42 @@ export interface components {
         };
         /** @enum {string} */
         ConnectionType: "WEBSOCKET" | "OPENSSL";
+        Envelope: {
+            /** @example news */
+            Channel: string;
+            /**
+             * @description Set on client-sent messages.
+             * @example alice
+             */
+            From?: string;
+            /** Format: uuid */
+            Id: string;
+            /** @example server restarts at 02:00 */
+            Message: string;
+            /**
+             * @description Per stream: +1 per message, from 1 (set on channels that keep history).
+             * @example 42
+             */
+            Seq?: number;
+            /** Format: date-time */
+            Time: string;
+        };
+        HistorySettings: {
+            /**
+             * @description Messages kept per stream (the oldest are dropped first).
+             * @example 100
+             */
+            size: number;
+            /**
+             * @description How long a message is kept, in seconds (at most 7 days).
+             * @example 3600
+             */
+            ttlSeconds: number;
+        };
         /** @description RFC 9457 problem details. `code` is stable: switch on it. */
         Problem: {
             /** @enum {string} */
-            code: "BAD_REQUEST" | "BROKER_UNAVAILABLE" | "CERTIFICATE_NOT_FOUND" | "CHANNEL_IN_USE" | "CHANNEL_NOT_BROADCAST" | "CHANNEL_NOT_FOUND" | "CHANNEL_NOT_PRIVATE" | "CLIENT_BANNED" | "CLIENT_SEND_DISABLED" | "EVENTS_UNAVAILABLE" | "FORBIDDEN" | "HEADERS_TOO_LARGE" | "INTERNAL_ERROR" | "INVALID_CURSOR" | "MALFORMED_JSON" | "MESSAGE_SCHEMA_MISMATCH" | "MESSAGE_TOO_LARGE" | "METHOD_NOT_ALLOWED" | "NOT_FOUND" | "OPENSSL_NOT_ENABLED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "RECIPIENT_BANNED" | "REQUEST_TIMEOUT" | "SHUTTING_DOWN" | "STATE_TOO_LARGE" | "STORE_UNAVAILABLE" | "TOO_MANY_CERTIFICATES" | "UNAUTHORIZED" | "UNSUPPORTED_MEDIA_TYPE" | "USER_NOT_FOUND" | "VALIDATION_FAILED" | "VERSION_CONFLICT";
+            code: "BAD_REQUEST" | "BROKER_UNAVAILABLE" | "CERTIFICATE_NOT_FOUND" | "CHANNEL_IN_USE" | "CHANNEL_NOT_BROADCAST" | "CHANNEL_NOT_FOUND" | "CHANNEL_NOT_PRIVATE" | "CLIENT_BANNED" | "CLIENT_SEND_DISABLED" | "EVENTS_UNAVAILABLE" | "FORBIDDEN" | "HEADERS_TOO_LARGE" | "HISTORY_DISABLED" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "INVALID_CURSOR" | "MALFORMED_JSON" | "MESSAGE_SCHEMA_MISMATCH" | "MESSAGE_TOO_LARGE" | "METHOD_NOT_ALLOWED" | "NOT_FOUND" | "OPENSSL_NOT_ENABLED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "RECIPIENT_BANNED" | "REQUEST_TIMEOUT" | "SHUTTING_DOWN" | "STATE_TOO_LARGE" | "STORE_UNAVAILABLE" | "TOO_MANY_CERTIFICATES" | "UNAUTHORIZED" | "UNSUPPORTED_MEDIA_TYPE" | "USER_NOT_FOUND" | "VALIDATION_FAILED" | "VERSION_CONFLICT";
             /** @description Set on 500s; quote it when reporting. */
             correlationId?: string;
             /** @example Channel news does not exist. */
@@ -345,6 +407,15 @@ export interface components {
              * @example CloudGemWebCommunicator
              */
             communicationChannel?: string;
+            /**
+             * @description Keep each stream's recent messages, numbered by `Seq`, for recovery (listChannelMessages). Absent: no
+             *     history. A channel with a communicationChannel uses that channel's history instead of its own.
+             * @example {
+             *       "size": 100,
+             *       "ttlSeconds": 3600
+             *     }
+             */
+            history?: components["schemas"]["HistorySettings"];
             /**
              * @description Largest client-sent message, in bytes (UTF-8). Default 1024.
              * @example 1024
@@ -1286,10 +1357,113 @@ export interface operations {
             };
         };
     };
+    listChannelMessages: {
+        parameters: {
+            query?: {
+                /** @description Messages with `Seq` greater than this (the last `Seq` the client saw); default 0. */
+                after?: number;
+                /** @description At most this many messages, 1 to 1000 (default 100). */
+                limit?: number;
+                /** @description Read this client's private stream instead of the broadcast stream (a plain client: only its own id). */
+                clientId?: string;
+            };
+            header?: never;
+            path: {
+                channel: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelMessages"];
+                };
+            };
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown channel, user or client */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Valid JSON that the channel or the service refuses (schema mismatch...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     sendClientMessage: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: a repeat of a succeeded call with the same key by the same caller within 24 h answers the first call's result (same messageId) and publishes nothing; the same key with a different body is 422 IDEMPOTENCY_KEY_REUSED. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 channel: string;
             };
@@ -1585,7 +1759,10 @@ export interface operations {
     broadcast: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: a repeat of a succeeded call with the same key by the same caller within 24 h answers the first call's result (same messageId) and publishes nothing; the same key with a different body is 422 IDEMPOTENCY_KEY_REUSED. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1689,7 +1866,10 @@ export interface operations {
     sendDirect: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: a repeat of a succeeded call with the same key by the same caller within 24 h answers the first call's result (same messageId) and publishes nothing; the same key with a different body is 422 IDEMPOTENCY_KEY_REUSED. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
