@@ -3,6 +3,9 @@
  * pipeline, embedded broker) → one real MQTT subscriber, next to a raw amqplib
  * consume-and-ack loop on the same RabbitMQ with the same prefetch, in one run.
  *
+ * Every event has an `id`, so each relay also claims and records it in the store (the store-backed
+ * dedupe of API.md section 5: SQLite, the embedded default).
+ *
  * Both queues are filled first and then drained, so the numbers are consumer
  * throughput, not publisher throughput.
  *

@@ -16,6 +16,8 @@ export const HOST = '127.0.0.1';
 export const TOPIC_PREFIX = 'webcommunicator/dev';
 /** Channel the fan-out and HTTP benches use: broadcast, open to client sends, no rate limit. */
 export const BENCH_CHANNEL = 'bench';
+/** Like BENCH_CHANNEL, with history (API.md section 4). */
+export const BENCH_HISTORY_CHANNEL = 'bench-history';
 
 /** Progress goes to stderr; stdout carries only the final table. */
 export function progress(message: string): void {
@@ -141,6 +143,7 @@ export class Service {
         channels: [
           { name: 'CloudGemWebCommunicator', types: ['BROADCAST', 'PRIVATE'] },
           { name: BENCH_CHANNEL, types: ['BROADCAST', 'PRIVATE'], clientSend: true, maxMessageBytes: 1024 },
+          { name: BENCH_HISTORY_CHANNEL, types: ['BROADCAST', 'PRIVATE'], clientSend: true, maxMessageBytes: 1024, history: { size: 1000, ttlSeconds: 3600 } },
         ],
       }),
     );

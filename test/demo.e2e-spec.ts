@@ -77,6 +77,12 @@ describe('npm run demo', () => {
     expect(demo.output).toMatch(/connected, subscribed to .*webcommunicator\/dev\/CloudGemWebCommunicator\/client\/demo-player/);
     expect(demo.output).toMatch(/<< \[CloudGemWebCommunicator\] Hello from the demo service/);
     expect(demo.output).toMatch(/<< \[CloudGemWebCommunicator, direct\] Just for you, demo-player/);
+    // Recovery: offline, three broadcasts, back: exactly those, in Seq order, from history, before anything new.
+    expect(demo.output).toContain('demo-player goes offline');
+    const recovered = [...demo.output.matchAll(/<< \[CloudGemWebCommunicator #(\d+)\] Missed while offline #(\d) .*\(recovered\)/g)];
+    expect(recovered.map((m) => m[2])).toEqual(['1', '2', '3']);
+    expect(recovered.map((m) => Number(m[1]))).toEqual([2, 3, 4]);
+    expect(demo.output).toMatch(/recovered 3 missed message\(s\) on webcommunicator\/dev\/CloudGemWebCommunicator\n/);
     expect(demo.output).toContain('done: every message arrived');
     // Its registration is what an admin sees in the portal.
     const user = (await (

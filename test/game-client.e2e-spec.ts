@@ -72,6 +72,7 @@ describe('examples/game-client', () => {
         { name: 'news', types: ['BROADCAST', 'PRIVATE'] },
         { name: 'patches', types: ['BROADCAST'], communicationChannel: 'news' },
         { name: 'chat', types: ['BROADCAST'], clientSend: true, maxMessageBytes: 64 },
+        { name: 'scores', types: ['BROADCAST', 'PRIVATE'], history: { size: 50, ttlSeconds: 600 } },
       ],
     });
   });
@@ -229,5 +230,35 @@ describe('examples/game-client', () => {
       ok = await synced(4);
     }
     expect((await game.getState()).state).toEqual({ desired: { volume: 3, mode: 'ranked' }, reported: { volume: 3, mode: 'ranked' } });
+  });
+
+  it('recovers after a reconnect: missed messages from history in Seq order, before new ones, duplicates dropped by Id', async () => {
+    const { game } = client('rita');
+    const got = collect(game, 'scores');
+    await game.start();
+    await broadcast('scores', 'one');
+    await until(() => got.length === 1, 'the first message');
+    expect(got[0]).toEqual(expect.objectContaining({ message: 'one', seq: 1 }));
+    await game.stop();
+    for (const m of ['two', 'three', 'four']) {
+      await broadcast('scores', m);
+    }
+    const direct = await request(t.url).post('/v1/messages/direct').set(t.auth('svc', 'service')).send({ channel: 'scores', clientId: 'rita', message: 'for rita' });
+    expect(direct.status).toBe(202);
+    const recovered: unknown[] = [];
+    game.events.on('recovered', (r) => recovered.push(r));
+    await game.start();
+    await until(() => got.length === 4, 'the missed broadcasts');
+    await broadcast('scores', 'five');
+    await until(() => got.length === 5, 'the new message');
+    expect(got.map((m) => [m.seq, m.message, m.recovered ?? false])).toEqual([
+      [1, 'one', false],
+      [2, 'two', true],
+      [3, 'three', true],
+      [4, 'four', true],
+      [5, 'five', false],
+    ]);
+    // Only topics it had seen a Seq on are recovered (its private topic had none yet).
+    expect(recovered).toEqual([{ topic: 'webcommunicator/dev/scores', count: 3, complete: true }]);
   });
 });

@@ -5,6 +5,10 @@
  * it keeps running so you can watch it in the portal (/portal) and ban it there; --once exits
  * after the two messages arrived.
  *
+ * On a channel that keeps history (the default CloudGemWebCommunicator does) it then shows recovery:
+ * the client goes offline, the service broadcasts three messages, the client comes back and gets
+ * exactly those, in Seq order, from history (marked "recovered"), before anything new.
+ *
  * Tokens: WC_TOKEN (the player) and WC_SERVICE_TOKEN (role service) when set; otherwise it mints
  * its own with the service's token command (`node dist/bin/token.js`, which signs with the same
  * AUTH_JWT_SECRET or the secret the embedded default keeps under DATA_DIR: run the demo with the
@@ -69,6 +73,12 @@ async function post(url: string, token: string, body: unknown): Promise<{ messag
   return data;
 }
 
+/** Whether the channel keeps history (listChannelMessages answers instead of 409 HISTORY_DISABLED). */
+async function keepsHistory(baseUrl: string, token: string, channel: string): Promise<boolean> {
+  const response = await fetch(`${baseUrl}/v1/channels/${encodeURIComponent(channel)}/messages?limit=1`, { headers: { Authorization: `Bearer ${token}` } });
+  return response.ok;
+}
+
 function pick(subscriptions: Subscription[], type: Subscription['type']): string | undefined {
   const names = subscriptions.filter((s) => s.type === type).map((s) => s.channel);
   // The original gem's channel first, when the service has it.
@@ -115,7 +125,8 @@ async function main(): Promise<number> {
   const received = new Set<string>();
   const sent: string[] = [];
   client.on('*', (m: ChannelMessage) => {
-    say(`  << [${m.channel}${m.direct ? ', direct' : ''}] ${m.message}${m.from ? ` (from ${m.from})` : ''}`);
+    const seq = m.seq === undefined ? '' : ` #${m.seq}`;
+    say(`  << [${m.channel}${m.direct ? ', direct' : ''}${seq}] ${m.message}${m.from ? ` (from ${m.from})` : ''}${m.recovered ? ' (recovered)' : ''}`);
     received.add(m.id);
   });
 
@@ -147,11 +158,27 @@ async function main(): Promise<number> {
     sent.push(result.messageId);
   }
 
-  if (values.once) {
+  const arrived = async (): Promise<void> => {
     const deadline = Date.now() + ONCE_TIMEOUT_MS;
     while (!sent.every((id) => received.has(id)) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  };
+  if (broadcastChannel !== undefined && (await keepsHistory(baseUrl, playerToken, broadcastChannel))) {
+    await arrived();
+    client.events.on('recovered', ({ count, complete, topic }) => say(`  recovered ${count} missed message(s) on ${topic}${complete ? '' : ' (some were already dropped)'}`));
+    say(`  -- ${clientId} goes offline (a dropped connection); ${broadcastChannel} keeps history`);
+    await client.stop();
+    for (const n of [1, 2, 3]) {
+      const result = await post(`${baseUrl}/v1/messages/broadcast`, serviceToken, { channel: broadcastChannel, message: `Missed while offline #${n} (${time})` });
+      sent.push(result.messageId);
+    }
+    say(`  >> the service broadcast 3 messages meanwhile; ${clientId} reconnects`);
+    await client.start();
+  }
+
+  if (values.once) {
+    await arrived();
     await client.stop();
     const missing = sent.filter((id) => !received.has(id)).length;
     say(missing === 0 ? 'done: every message arrived' : `timed out: ${missing} message(s) did not arrive`);

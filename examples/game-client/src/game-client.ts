@@ -3,7 +3,10 @@
  * connects over MQTT/WebSocket with mqtt.js, subscribes to the topics the service lists
  * (GET /v1/channels), dispatches messages by channel, and keeps the connection up:
  * reconnects with exponential backoff, and registers again (a fresh connection token)
- * when its token has expired or the broker refuses the connection.
+ * when its token has expired or the broker refuses the connection. On channels that keep
+ * history it recovers after a reconnect: it remembers the last `Seq` per topic, fetches what
+ * it missed (GET /v1/channels/{channel}/messages?after=lastSeq) and delivers that, in order,
+ * before the messages that arrived live meanwhile, dropping duplicates by `Id`.
  *
  *   const client = new GameClient({ baseUrl: 'http://localhost:3000', token: playerJwt });
  *   client.on('CloudGemWebCommunicator', (m) => console.log(m.message));
@@ -42,6 +45,10 @@ export interface ChannelMessage {
   topic: string;
   /** Sent to this client only (its private topic). */
   direct: boolean;
+  /** Per topic, on channels that keep history. */
+  seq?: number;
+  /** Delivered from history after a reconnect (it was published while this client was away). */
+  recovered?: boolean;
 }
 
 export type MessageHandler = (message: ChannelMessage) => void;
@@ -111,11 +118,26 @@ export interface GameClientEvents {
   banned: [ServiceError];
   /** Next attempt in `delayMs`, after `error`. */
   retrying: [{ delayMs: number; attempt: number; error: Error }];
+  /** After a reconnect: `count` missed messages of `topic` delivered from history; `complete` false when some were already dropped. */
+  recovered: [{ topic: string; count: number; complete: boolean }];
 }
 
 /** Refresh a connection token this long before it expires (clock skew, slow CONNECTs). */
 const EXPIRY_MARGIN_MS = 10_000;
 const REFUSED_CODES = new Set([4, 5]);
+/** Ids remembered to drop a message delivered twice (live and from history). */
+const SEEN_IDS = 1000;
+const HISTORY_PAGE = 1000;
+
+/** The envelope as received: `{Channel, Message, Id, Time, From?, Seq?}`. */
+interface Envelope {
+  Channel?: unknown;
+  Message?: unknown;
+  Id?: unknown;
+  Time?: unknown;
+  From?: unknown;
+  Seq?: unknown;
+}
 
 /** AWS IoT's classic shadow topics, used unchanged by the service's embedded broker. */
 function shadowTopic(clientId: string, suffix: 'update' | 'update/delta'): string {
@@ -137,6 +159,11 @@ export class GameClient {
   private running = false;
   private firstConnect?: { resolve: () => void; promise: Promise<void> };
   private stateHandler?: StateDeltaHandler;
+  /** The last Seq delivered per topic (kept across reconnects and stop/start). */
+  private readonly lastSeq = new Map<string, number>();
+  private readonly seenIds = new Set<string>();
+  /** Topics being recovered: live messages wait here until the missed ones were delivered. */
+  private readonly held = new Map<string, ChannelMessage[]>();
 
   constructor(private readonly options: GameClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -247,8 +274,16 @@ export class GameClient {
       if (this.stateHandler !== undefined) {
         topics.push(shadowTopic(registration.clientId, 'update/delta'));
       }
+      // Hold live messages of topics we have a Seq for until what was missed is delivered.
+      const recover = subscriptions.filter((s, i) => this.lastSeq.has(s.topic) && subscriptions.findIndex((o) => o.topic === s.topic) === i);
+      for (const s of recover) {
+        this.held.set(s.topic, []);
+      }
       if (topics.length > 0) {
         await connection.subscribeAsync(topics, { qos: 0 });
+      }
+      for (const s of recover) {
+        await this.recover(s, registration.clientId);
       }
       if (this.stateHandler !== undefined) {
         // Whatever changed while we were away.
@@ -261,6 +296,7 @@ export class GameClient {
       this.events.emit('connected', { clientId: registration.clientId, topics });
       this.firstConnect?.resolve();
     } catch (error) {
+      this.held.clear();
       if (client !== undefined && this.mqttClient === client) {
         this.mqttClient = undefined;
         client.end(true);
@@ -373,16 +409,29 @@ export class GameClient {
       }
       return;
     }
-    let envelope: { Channel?: unknown; Message?: unknown; Id?: unknown; Time?: unknown; From?: unknown };
+    let envelope: Envelope;
     try {
-      envelope = JSON.parse(payload.toString('utf8')) as typeof envelope;
+      envelope = JSON.parse(payload.toString('utf8')) as Envelope;
     } catch {
       return;
     }
-    if (typeof envelope.Channel !== 'string' || typeof envelope.Message !== 'string') {
+    const message = this.toMessage(envelope, topic, clientId);
+    if (message === undefined) {
       return;
     }
-    const message: ChannelMessage = {
+    const held = this.held.get(topic);
+    if (held !== undefined) {
+      held.push(message);
+      return;
+    }
+    this.deliver(message);
+  }
+
+  private toMessage(envelope: Envelope, topic: string, clientId: string, recovered = false): ChannelMessage | undefined {
+    if (typeof envelope.Channel !== 'string' || typeof envelope.Message !== 'string') {
+      return undefined;
+    }
+    return {
       channel: envelope.Channel,
       message: envelope.Message,
       id: typeof envelope.Id === 'string' ? envelope.Id : '',
@@ -390,7 +439,28 @@ export class GameClient {
       from: typeof envelope.From === 'string' ? envelope.From : undefined,
       topic,
       direct: topic.endsWith(`/client/${clientId}`),
+      seq: typeof envelope.Seq === 'number' ? envelope.Seq : undefined,
+      recovered: recovered || undefined,
     };
+  }
+
+  /** Hands a message to the handlers once: a repeated Id, or a Seq at or below the last delivered one, is dropped. */
+  private deliver(message: ChannelMessage): void {
+    if (message.id !== '') {
+      if (this.seenIds.has(message.id)) {
+        return;
+      }
+      this.seenIds.add(message.id);
+      if (this.seenIds.size > SEEN_IDS) {
+        this.seenIds.delete(this.seenIds.values().next().value as string);
+      }
+    }
+    if (message.seq !== undefined) {
+      if (message.seq <= (this.lastSeq.get(message.topic) ?? 0)) {
+        return;
+      }
+      this.lastSeq.set(message.topic, message.seq);
+    }
     for (const handler of [...(this.handlers.get(message.channel) ?? []), ...(this.handlers.get('*') ?? [])]) {
       try {
         handler(message);
@@ -398,6 +468,47 @@ export class GameClient {
         // A failing handler must not stop delivery to the others.
       }
     }
+  }
+
+  /** Delivers what `subscription`'s topic missed since its last Seq, then the live messages held meanwhile. */
+  private async recover(subscription: Subscription, clientId: string): Promise<void> {
+    const { topic } = subscription;
+    let count = 0;
+    let complete = true;
+    try {
+      const query = subscription.type === 'PRIVATE' ? `&clientId=${encodeURIComponent(clientId)}` : '';
+      for (;;) {
+        const after = this.lastSeq.get(topic) ?? 0;
+        const page = await this.request<{ messages: Envelope[]; complete: boolean }>(
+          'GET',
+          `/v1/channels/${encodeURIComponent(subscription.channel)}/messages?after=${after}&limit=${HISTORY_PAGE}${query}`,
+        );
+        complete &&= page.complete;
+        for (const envelope of page.messages) {
+          const message = this.toMessage(envelope, topic, clientId, true);
+          if (message !== undefined) {
+            this.deliver(message);
+            count += 1;
+          }
+        }
+        if (page.messages.length < HISTORY_PAGE) {
+          break;
+        }
+      }
+    } catch (error) {
+      // The channel stopped keeping history (409), or the service is busy: live delivery goes on; a gap stays a gap.
+      if (!(error instanceof ServiceError)) {
+        throw error;
+      }
+      complete = false;
+    } finally {
+      const held = this.held.get(topic) ?? [];
+      this.held.delete(topic);
+      for (const message of held) {
+        this.deliver(message);
+      }
+    }
+    this.events.emit('recovered', { topic, count, complete });
   }
 
   // ---- HTTP ------------------------------------------------------------------------------------
