@@ -75,8 +75,8 @@ describe('npm run demo', () => {
     expect(await demo.exited).toBe(0);
     expect(demo.output).toContain('registered demo-player');
     expect(demo.output).toMatch(/connected, subscribed to .*webcommunicator\/dev\/CloudGemWebCommunicator\/client\/demo-player/);
-    expect(demo.output).toMatch(/<< \[CloudGemWebCommunicator\] Hello from the demo service/);
-    expect(demo.output).toMatch(/<< \[CloudGemWebCommunicator, direct\] Just for you, demo-player/);
+    expect(demo.output).toMatch(/<< \[CloudGemWebCommunicator #1\] Hello from the demo service/);
+    expect(demo.output).toMatch(/<< \[CloudGemWebCommunicator, direct #1\] Just for you, demo-player/);
     // Recovery: offline, three broadcasts, back: exactly those, in Seq order, from history, before anything new.
     expect(demo.output).toContain('demo-player goes offline');
     const recovered = [...demo.output.matchAll(/<< \[CloudGemWebCommunicator #(\d+)\] Missed while offline #(\d) .*\(recovered\)/g)];

@@ -99,6 +99,8 @@ describe('examples/game-client', () => {
       'webcommunicator/dev/chat',
       'webcommunicator/dev/news',
       'webcommunicator/dev/news/client/hero',
+      'webcommunicator/dev/scores',
+      'webcommunicator/dev/scores/client/hero',
     ]);
 
     const newsId = await broadcast('news', 'server restart at 10:00');

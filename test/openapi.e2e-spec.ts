@@ -9,6 +9,7 @@ const CONTRACT: Record<string, [string, string]> = {
   registerPortalClient: ['post', '/v1/admin/registrations'],
   listSubscriptions: ['get', '/v1/channels'],
   sendClientMessage: ['post', '/v1/channels/{channel}/messages'],
+  listChannelMessages: ['get', '/v1/channels/{channel}/messages'],
   broadcast: ['post', '/v1/messages/broadcast'],
   sendDirect: ['post', '/v1/messages/direct'],
   listChannels: ['get', '/v1/admin/channels'],
@@ -67,5 +68,11 @@ describe('openapi/openapi.json', () => {
     expect(doc.paths['/v1/admin/users/{clientId}/certificates/{certificateId}'].delete.responses['204']).toBeDefined();
     expect(Object.keys(schemas.SetUserStatusRequest.properties).sort()).toEqual(['expiresAt', 'reason', 'status']);
     expect(schemas.User.properties.banExpiresAt).toBeDefined();
+    expect(Object.keys(schemas.ChannelMessages.properties).sort()).toEqual(['channel', 'complete', 'latestSeq', 'messages', 'topic']);
+    expect(schemas.HistorySettings.required.sort()).toEqual(['size', 'ttlSeconds']);
+    expect(doc.paths['/v1/channels/{channel}/messages'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['after', 'channel', 'clientId', 'limit']);
+    for (const path of ['/v1/messages/broadcast', '/v1/messages/direct', '/v1/channels/{channel}/messages']) {
+      expect(doc.paths[path].post.parameters.filter((p: { in: string }) => p.in === 'header').map((p: { name: string; required: boolean }) => [p.name, p.required])).toEqual([['Idempotency-Key', false]]);
+    }
   });
 });

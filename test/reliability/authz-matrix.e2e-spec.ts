@@ -87,6 +87,13 @@ const ROUTES: Route[] = [
     expect: { client: 202, banned: 403, service: 202, admin: 202 },
   },
   {
+    // The default test channels keep no history: a caller who may read gets 409 HISTORY_DISABLED.
+    operationId: 'listChannelMessages',
+    method: 'get',
+    build: () => ({ path: '/v1/channels/news/messages' }),
+    expect: { client: 409, banned: 403, service: 409, admin: 409 },
+  },
+  {
     operationId: 'broadcast',
     method: 'post',
     build: () => ({ path: '/v1/messages/broadcast', body: { channel: 'news', message: 'hi' } }),
