@@ -87,11 +87,11 @@ const ROUTES: Route[] = [
     expect: { client: 202, banned: 403, service: 202, admin: 202 },
   },
   {
-    // The default test channels keep no history: a caller who may read gets 409 HISTORY_DISABLED.
+    // `kept` (history on) is created in beforeAll.
     operationId: 'listChannelMessages',
     method: 'get',
-    build: () => ({ path: '/v1/channels/news/messages' }),
-    expect: { client: 409, banned: 403, service: 409, admin: 409 },
+    build: () => ({ path: '/v1/channels/kept/messages' }),
+    expect: { client: 200, banned: 403, service: 200, admin: 200 },
   },
   {
     operationId: 'broadcast',
@@ -214,6 +214,7 @@ describe('authorization matrix: every route × every caller (AUTH_ISSUER and AUT
       expect((await request(t.url).post('/v1/registrations').set(t.auth(id)).send({ connectionType: 'WEBSOCKET' })).status).toBe(201);
     }
     expect((await request(t.url).patch('/v1/admin/users/mallory').set(admin).send({ status: 'BANNED' })).status).toBe(200);
+    expect((await request(t.url).put('/v1/admin/channels/kept').set(admin).send({ types: ['BROADCAST'], history: { size: 10, ttlSeconds: 60 } })).status).toBe(201);
     for (const caller of CALLERS) {
       const device = await request(t.url).post('/v1/admin/registrations').set(admin).send({ connectionType: 'OPENSSL', clientId: `cert-${caller}` });
       expect(device.status).toBe(201);
