@@ -10,6 +10,7 @@ import { ProblemFilter } from './common/problem/problem.filter';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { EventsModule } from './events/events.module';
+import { OutboundEventsModule } from './events/out/outbound-events.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { PortalSiteModule } from './portal-site/portal-site.module';
@@ -37,6 +38,7 @@ export class AppModule {
         MetricsModule,
         StoreModule,
         BrokerModule,
+        OutboundEventsModule,
         AuthModule,
         HealthModule,
         StatusModule,
