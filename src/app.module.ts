@@ -14,6 +14,7 @@ import { OutboundEventsModule } from './events/out/outbound-events.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { PortalSiteModule } from './portal-site/portal-site.module';
+import { PresenceModule } from './presence/presence.module';
 import { PublishingModule } from './publishing/publishing.module';
 import { RegistrationModule } from './registration/registration.module';
 import { StateModule } from './state/state.module';
@@ -47,6 +48,7 @@ export class AppModule {
         RegistrationModule,
         PublishingModule,
         StateModule,
+        PresenceModule,
         EventsModule,
         PortalSiteModule,
       ],
