@@ -61,9 +61,11 @@ export type DisconnectReason = 'client' | 'timeout' | 'ban' | 'takeover' | 'erro
 
 /** A client's session opened or closed, as the broker saw it. */
 export type ClientLifecycleEvent =
-  | { kind: 'connected'; clientId: string; transport: ClientTransport; time: string }
+  | { kind: 'connected'; clientId: string; transport: ClientTransport; time: string; eventId?: string }
   | {
       kind: 'disconnected';
+      /** The same for the same occurrence however often it is heard (AWS: every instance hears each lifecycle message). */
+      eventId?: string;
       clientId: string;
       reason: DisconnectReason;
       time: string;
@@ -150,8 +152,9 @@ export abstract class Broker {
 
   /** For drivers: tells every lifecycle listener. A listener's throw is swallowed (returned for logging). */
   protected clientLifecycle(event: ClientLifecycleEvent): unknown[] {
+    // A listener added or removed while notifying waits for the next event.
     const errors: unknown[] = [];
-    for (const listener of this.lifecycleListeners) {
+    for (const listener of [...this.lifecycleListeners]) {
       try {
         listener(event);
       } catch (error) {

@@ -51,14 +51,14 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     switch (event.kind) {
       case 'connected':
         this.write(event.clientId, true, event.time);
-        this.events.emit('client.connected', event.clientId, { transport: event.transport });
+        this.events.emit('client.connected', event.clientId, { transport: event.transport }, event.eventId);
         break;
       case 'disconnected':
         // A takeover's newer session is still there: the client stays connected.
         if (!event.stillConnected) {
           this.write(event.clientId, false, event.time);
         }
-        this.events.emit('client.disconnected', event.clientId, { reason: event.reason });
+        this.events.emit('client.disconnected', event.clientId, { reason: event.reason }, event.eventId);
         break;
     }
   }

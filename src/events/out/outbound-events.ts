@@ -71,13 +71,15 @@ export class OutboundEvents implements OnApplicationShutdown {
     return this.queue?.size ?? 0;
   }
 
-  /** Queues `{id, type, time, clientId, ...fields}`; returns at once, whatever the transport's state. */
-  emit<T extends OutboundEventType>(type: T, clientId: string, fields: OutboundEventFields[T]): void {
+  /**
+   * Queues `{id, type, time, clientId, ...fields}`; returns at once, whatever the transport's state.
+   * `id` is a new UUID unless the caller has a stable one for this occurrence (see ClientLifecycleEvent).
+   */
+  emit<T extends OutboundEventType>(type: T, clientId: string, fields: OutboundEventFields[T], id: string = randomUUID()): void {
     const queue = this.queue;
     if (queue === undefined) {
       return;
     }
-    const id = randomUUID();
     let body: Buffer;
     try {
       body = Buffer.from(JSON.stringify({ id, type, time: new Date().toISOString(), clientId, ...fields }), 'utf8');
