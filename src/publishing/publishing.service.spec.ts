@@ -8,7 +8,7 @@ import { MessageSchemas } from '../channels/message-schemas';
 import { Topics } from '../domain/topics';
 import { loadConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { InMemoryChannelRepository, InMemoryClientRepository, RecordingBroker } from '../../test/support/fakes';
+import { InMemoryChannelRepository, InMemoryClientRepository, RecordingBroker, RecordingOutboundEvents } from '../../test/support/fakes';
 import { PublishingService } from './publishing.service';
 import { BrokerUnavailableError, DomainError } from '../domain/errors';
 
@@ -40,7 +40,17 @@ describe('PublishingService', () => {
     ]);
     const catalog = new ChannelCatalog(channels);
     await catalog.refresh();
-    service = new PublishingService(loadConfig({}), catalog, new MessageSchemas(), clients, broker, new Topics('p/d'), new MetricsService(), new HistoryService(store.history, catalog));
+    service = new PublishingService(
+      loadConfig({}),
+      catalog,
+      new MessageSchemas(),
+      clients,
+      broker,
+      new Topics('p/d'),
+      new MetricsService(),
+      new RecordingOutboundEvents().asService,
+      new HistoryService(store.history, catalog),
+    );
   });
 
   async function code(promise: Promise<unknown>): Promise<string> {

@@ -9,6 +9,7 @@ import { Topics } from '../domain/topics';
 import { AppConfig } from '../config/app-config';
 import { type MessageSource, MetricsService } from '../metrics/metrics.service';
 import { ClientRepository } from '../store/client.repository';
+import { OutboundEvents } from '../events/out/outbound-events';
 import { RateLimiter } from './rate-limiter';
 import type { ChannelDefinition } from '../domain/channel';
 import {
@@ -73,6 +74,7 @@ export class PublishingService {
     private readonly broker: Broker,
     private readonly topics: Topics,
     private readonly metrics: MetricsService,
+    private readonly events: OutboundEvents,
     private readonly history: HistoryService,
   ) {}
 
@@ -119,6 +121,7 @@ export class PublishingService {
     const delivery = history?.delivery.name ?? this.catalog.deliveryChannel(channel);
     const topic = direct ? this.topics.private(delivery, request.targetClientId!) : this.topics.broadcast(delivery);
     let bytes: number;
+    let published = envelope;
     if (history === undefined) {
       const payload = this.encode(envelope);
       bytes = payload.length;
@@ -130,7 +133,8 @@ export class PublishingService {
         topic,
         history.settings,
         (seq) => {
-          payload = this.encode({ ...envelope, Seq: seq });
+          published = { ...envelope, Seq: seq };
+          payload = this.encode(published);
           return payload.toString('utf8');
         },
         () => this.broker.publish(topic, payload),
@@ -138,6 +142,10 @@ export class PublishingService {
       bytes = payload.length;
     }
     this.metrics.messagesPublished.inc({ channel: channel.name, source: request.source });
+    if (request.source === 'client') {
+      // Backends moderate, store or answer what clients send (API.md section 7).
+      this.events.emit('client.message', request.senderId, { channel: channel.name, message: published });
+    }
     this.logger.debug({ messageId: envelope.Id, channel: channel.name, topic, source: request.source, bytes }, 'message published');
     return { messageId: envelope.Id, channel: channel.name, topic };
   }
