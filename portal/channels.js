@@ -140,7 +140,14 @@ export class ChannelsView {
     }
     // Both or neither: the API names the missing one.
     if (this.historySize.value.trim() !== '' || this.historyTtl.value.trim() !== '') {
-      body.history = { size: integerOrText(this.historySize.value), ttlSeconds: integerOrText(this.historyTtl.value) };
+      body.history = {};
+      // An empty half is left out, so the API names it as missing.
+      if (this.historySize.value.trim() !== '') {
+        body.history.size = integerOrText(this.historySize.value);
+      }
+      if (this.historyTtl.value.trim() !== '') {
+        body.history.ttlSeconds = integerOrText(this.historyTtl.value);
+      }
     }
     if (this.schema.value.trim() !== '') {
       try {

@@ -1,4 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import request from 'supertest';
+import { EVENT_PATTERNS } from '../src/events/event-contract';
+import { INTERNAL_MQTT_FILE, type InternalMqttFile } from '../src/events/events-transport';
+import { MetricsService } from '../src/metrics/metrics.service';
 import { Broker } from '../src/broker/broker';
 import { BrokerUnavailableError } from '../src/domain/errors';
 import { DynaliteProcess, useFakeAwsCredentials } from './support/dynalite';
@@ -290,6 +295,46 @@ describe('history across a restart (STORE=embedded, same DATA_DIR)', () => {
         [4, 'd'],
         [5, 'e'],
       ]);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('an event id relayed before a restart is not published again after it (relayed ids live in the store)', async () => {
+    const sendEvent = async (app: TestApp, id: string, message: string): Promise<void> => {
+      const internal = JSON.parse(readFileSync(join(app.dataDir, INTERNAL_MQTT_FILE), 'utf8')) as InternalMqttFile;
+      const local = await TestMqttClient.connect(internal.url, { username: internal.username, password: internal.password, clientId: 'local-service' });
+      await local.client.publishAsync(`${internal.eventsTopicPrefix}${EVENT_PATTERNS.broadcast}`, JSON.stringify({ id, channel: 'lobby', message }), { qos: 1 });
+      await local.end();
+    };
+    const watch = async (app: TestApp): Promise<TestMqttClient> => {
+      const reg = await request(app.url).post('/v1/registrations').set(app.auth('watcher')).send({ connectionType: 'WEBSOCKET' });
+      const client = await TestMqttClient.ws(reg.body.url, 'watcher', reg.body.connectionToken);
+      await client.subscribe(`${PREFIX}/lobby`);
+      return client;
+    };
+    let t = await TestApp.start({ channels: CHANNELS, env: { EVENTS_TRANSPORT: 'mqtt' } });
+    const dataDir = t.dataDir;
+    let watcher = await watch(t);
+    await sendEvent(t, 'evt-restart-1', 'first');
+    expect((await watcher.waitFor(1)).map((r) => r.payload.Id)).toEqual(['evt-restart-1']);
+    await watcher.end();
+    await t.stop({ keepData: true });
+    t = await TestApp.start({ channels: CHANNELS, env: { EVENTS_TRANSPORT: 'mqtt' }, dataDir });
+    try {
+      watcher = await watch(t);
+      await sendEvent(t, 'evt-restart-1', 'first');
+      await sendEvent(t, 'evt-restart-2', 'second');
+      await watcher.waitFor(1);
+      const metrics = t.app.get(MetricsService);
+      const duplicates = async (): Promise<number> => (await metrics.events.get()).values.find((v) => v.labels.outcome === 'duplicate')?.value ?? 0;
+      const deadline = Date.now() + 30_000;
+      while ((await duplicates()) < 1 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await duplicates()).toBe(1);
+      expect(watcher.received.map((r) => r.payload.Id)).toEqual(['evt-restart-2']);
+      await watcher.end();
     } finally {
       await t.stop();
     }

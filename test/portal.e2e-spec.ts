@@ -354,7 +354,7 @@ describe('admin portal (/portal) in headless Chromium', () => {
     expect(await page.getAttribute('#ch-max', 'aria-invalid')).toBe('true');
     expect(await page.textContent('#ch-rate-error')).toContain('Messages must not be less than 1');
     expect(await page.getAttribute('#ch-rate-messages', 'aria-invalid')).toBe('true');
-    expect(await page.textContent('#ch-history-error')).toMatch(/ttlSeconds|for seconds/);
+    expect(await page.textContent('#ch-history-error')).toMatch(/^For seconds is required$/);
     expect(await page.textContent('#channel-form-error')).toContain('VALIDATION_FAILED');
     // The first invalid field gets the focus.
     expect(await page.evaluate(() => (document.activeElement as { id?: string } | null)?.id)).toBe('ch-max');
