@@ -19,6 +19,7 @@ interface BrowserElement {
 declare const document: {
   activeElement: unknown;
   cookie: string;
+  querySelector(selector: string): { textContent: string | null } | null;
   addEventListener(type: 'securitypolicyviolation', listener: (event: { violatedDirective: string; blockedURI: string }) => void): void;
 };
 declare const window: { violations?: string[]; scrollTo(x: number, y: number): void };
