@@ -1,0 +1,5 @@
+/** aedes-persistence ships the in-memory persistence's class (the one Aedes uses by default) without a typed entry point. */
+declare module 'aedes-persistence/asyncPersistence.js' {
+  import MemoryPersistence = require('aedes-persistence/types/asyncPersistence');
+  export = MemoryPersistence;
+}
