@@ -23,7 +23,7 @@ export type WorkerCommand =
 export type WorkerReply =
   | { type: 'connected'; connected: number; failed: number; firstError?: string }
   | { type: 'armed' }
-  | { type: 'done'; received: number; lastAtMs: number; cpuMs: number; latencies?: number[] }
+  | { type: 'done'; received: number; lastAtMs: number; cpuMs: number; latencies?: number[]; sentAts?: number[] }
   | { type: 'closed' };
 
 const sockets: WebSocket[] = [];
@@ -32,6 +32,8 @@ let received = 0;
 let lastAtMs = 0;
 let collectLatency = false;
 let latencies: number[] = [];
+/** Which message each latency belongs to (its send stamp), so the harness can take a p99 per message. */
+let sentAts: number[] = [];
 let cpuAtStart = process.cpuUsage();
 let reported = true;
 
@@ -42,7 +44,7 @@ function send(reply: WorkerReply): void {
 function report(): void {
   reported = true;
   const cpu = process.cpuUsage(cpuAtStart);
-  send({ type: 'done', received, lastAtMs, cpuMs: (cpu.user + cpu.system) / 1000, latencies: collectLatency ? latencies : undefined });
+  send({ type: 'done', received, lastAtMs, cpuMs: (cpu.user + cpu.system) / 1000, latencies: collectLatency ? latencies : undefined, sentAts: collectLatency ? sentAts : undefined });
 }
 
 /** Reads whole MQTT packets out of `buffer`; returns what is left of an incomplete one. */
@@ -79,6 +81,7 @@ function onPublish(packet: Buffer, bodyStart: number): void {
     const payloadStart = bodyStart + 2 + topicLength;
     const sentAt = Number(packet.toString('latin1', payloadStart, payloadStart + 20));
     latencies.push(now - sentAt);
+    sentAts.push(sentAt);
   }
   if (received === expected && !reported) {
     lastAtMs = performance.timeOrigin + performance.now();
@@ -172,6 +175,7 @@ process.on('message', (command: WorkerCommand) => {
       received = 0;
       lastAtMs = 0;
       latencies = [];
+      sentAts = [];
       collectLatency = command.latency;
       cpuAtStart = process.cpuUsage();
       reported = false;

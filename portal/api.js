@@ -62,6 +62,15 @@ export class Api {
     return this.request('GET', `admin/users${qs ? `?${qs}` : ''}`);
   }
 
+  /** `{clients: [{clientId, connected, lastSeenAt?}]}` for up to 100 ids. */
+  getPresence(clientIds) {
+    const query = new URLSearchParams();
+    for (const clientId of clientIds) {
+      query.append('clientId', clientId);
+    }
+    return this.request('GET', `presence?${query.toString()}`);
+  }
+
   getUser(clientId) {
     return this.request('GET', `admin/users/${encodeURIComponent(clientId)}`);
   }

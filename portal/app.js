@@ -37,6 +37,7 @@ function subjectOf(token) {
 
 function showSignIn(message = '') {
   feed.stop();
+  users.stopPresence();
   workspace.hidden = true;
   whoami.hidden = true;
   signOutButton.hidden = true;
@@ -57,6 +58,7 @@ async function enter() {
   signOutButton.hidden = false;
   $('#main').focus();
   await Promise.all([users.reset(), channels.load()]);
+  users.startPresence();
   feed.start();
 }
 

@@ -28,6 +28,8 @@ export class UsersView {
     this.stateDialog = new StateDialog(api);
     // The signed-in admin's own client id: no Ban button on its own row (it would cut the portal's own live feed).
     this.self = undefined;
+    // The Online dots follow presence (GET /v1/presence) every few seconds while the table is shown.
+    this.presenceTimer = undefined;
 
     this.status.addEventListener('change', () => void this.reset());
     this.limit.addEventListener('change', () => void this.reset());
@@ -47,6 +49,36 @@ export class UsersView {
 
   setSelf(clientId) {
     this.self = clientId;
+  }
+
+  /** Keeps the Online dots of the rows shown live (presence), until stop(). */
+  startPresence() {
+    this.stopPresence();
+    this.presenceTimer = setInterval(() => void this.refreshPresence(), PRESENCE_REFRESH_MS);
+  }
+
+  stopPresence() {
+    clearInterval(this.presenceTimer);
+    this.presenceTimer = undefined;
+  }
+
+  async refreshPresence() {
+    const cells = [...this.table.querySelectorAll('td.presence')];
+    if (cells.length === 0) {
+      return;
+    }
+    try {
+      const { clients } = await this.api.getPresence(cells.map((cell) => cell.dataset.clientId));
+      const byId = new Map(clients.map((client) => [client.clientId, client]));
+      for (const cell of cells) {
+        const presence = byId.get(cell.dataset.clientId);
+        if (presence !== undefined && cell.isConnected) {
+          cell.replaceChildren(...presenceDot(presence));
+        }
+      }
+    } catch {
+      // Informational: the dots keep their last state; the table reports its own errors.
+    }
   }
 
   reset() {
@@ -147,6 +179,8 @@ export class UsersView {
   }
 
   render(users) {
+    // Presence is the source of the dots; the rows' own `connected` only fills them until it answers.
+    queueMicrotask(() => void this.refreshPresence());
     this.table.replaceChildren(
       ...users.map((user) => {
         const banned = user.status === 'BANNED';
@@ -174,7 +208,7 @@ export class UsersView {
           h('th', { scope: 'row' }, h('code', { title: user.clientId }, user.clientId)),
           h('td', {}, h('span', { className: `badge ${banned ? 'banned' : 'registered'}` }, user.status)),
           h('td', {}, user.connectionType, user.portalClient ? h('span', { className: 'muted' }, ' · portal') : null),
-          h('td', {}, user.connected === undefined ? '—' : user.connected ? 'yes' : 'no'),
+          h('td', { className: 'presence', dataset: { clientId: user.clientId } }, ...presenceDot(user)),
           h('td', {}, formatTime(user.registeredAt)),
           h(
             'td',
@@ -205,6 +239,17 @@ export class UsersView {
     const button = this.table.querySelector(`button[data-client-id="${CSS.escape(clientId)}"]`);
     (button ?? $('#users-title')).focus();
   }
+}
+
+const PRESENCE_REFRESH_MS = 3000;
+
+/** A green or grey dot, and the word (the colour is not the only cue). */
+function presenceDot({ connected, lastSeenAt }) {
+  if (connected === undefined) {
+    return ['—'];
+  }
+  const title = lastSeenAt ? `last seen ${formatTime(lastSeenAt)}` : undefined;
+  return [h('span', { className: `dot ${connected ? 'online' : 'offline'}`, title, 'aria-hidden': 'true' }), connected ? 'online' : 'offline'];
 }
 
 /** The ban / un-ban confirmation: a modal <dialog> (focus trapped, Escape cancels, focus restored). */

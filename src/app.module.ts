@@ -10,9 +10,11 @@ import { ProblemFilter } from './common/problem/problem.filter';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { EventsModule } from './events/events.module';
+import { OutboundEventsModule } from './events/out/outbound-events.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { PortalSiteModule } from './portal-site/portal-site.module';
+import { PresenceModule } from './presence/presence.module';
 import { PublishingModule } from './publishing/publishing.module';
 import { RegistrationModule } from './registration/registration.module';
 import { StateModule } from './state/state.module';
@@ -37,6 +39,7 @@ export class AppModule {
         MetricsModule,
         StoreModule,
         BrokerModule,
+        OutboundEventsModule,
         AuthModule,
         HealthModule,
         StatusModule,
@@ -45,6 +48,7 @@ export class AppModule {
         RegistrationModule,
         PublishingModule,
         StateModule,
+        PresenceModule,
         EventsModule,
         PortalSiteModule,
       ],

@@ -21,6 +21,7 @@ const CONTRACT: Record<string, [string, string]> = {
   getOwnState: ['get', '/v1/state'],
   updateOwnState: ['patch', '/v1/state'],
   getClientState: ['get', '/v1/clients/{clientId}/state'],
+  getPresence: ['get', '/v1/presence'],
   updateClientState: ['patch', '/v1/clients/{clientId}/state'],
 };
 

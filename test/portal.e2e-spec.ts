@@ -207,6 +207,10 @@ describe('admin portal (/portal) in headless Chromium', () => {
 
   it('bans a connected client from a confirmation dialog: its live connection drops and the table says BANNED', async () => {
     expect(player.connected).toBe(true);
+    // The Online column follows presence (GET /v1/presence): a green dot for the live client.
+    await row('player-live').locator('td.presence .dot.online').waitFor();
+    expect(await row('player-live').locator('td.presence').textContent()).toBe('online');
+    expect(await row('player-01').locator('td.presence').textContent()).toBe('offline');
     const closed = player.closed();
     const banButton = page.getByRole('button', { name: 'Ban player-live', exact: true });
     await banButton.click();
@@ -227,6 +231,7 @@ describe('admin portal (/portal) in headless Chromium', () => {
     await banned.locator('.badge.banned').waitFor();
     expect(await banned.locator('.badge').textContent()).toBe('BANNED');
     expect(await banned.locator('td.reason').textContent()).toBe('griefing in lobby 3');
+    await banned.locator('td.presence .dot.offline').waitFor();
     expect(await dialog.evaluate((d) => (d as unknown as BrowserElement).open)).toBe(false);
     // Focus returns to the row's (new) action button, and the status line says what happened.
     await expect(page.getByRole('button', { name: 'Un-ban player-live', exact: true })).toBeFocusedSoon();

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   type ChannelDefinition,
+  type ClientPresence,
   createWebCommunicatorClient,
+  type Presence,
   type Problem,
   type ProblemCode,
   unwrap,
@@ -153,6 +155,15 @@ describe('the service through the SDK', () => {
     expect(revoked.response.status).toBe(204);
     const user = await unwrap(admin.GET('/v1/admin/users/{clientId}', { params: { path: { clientId: 'sdk-device' } } }));
     expect(user.certificateIds ?? []).toEqual([]);
+  });
+
+  it('reads presence of several clients at once (getPresence)', async () => {
+    const presence: Presence = await unwrap(admin.GET('/v1/presence', { params: { query: { clientId: ['alice', 'nobody-at-all'] } } }));
+    expect(presence.clients.map((c: ClientPresence) => [c.clientId, typeof c.connected])).toEqual([
+      ['alice', 'boolean'],
+      ['nobody-at-all', 'boolean'],
+    ]);
+    expect(presence.clients[1]).toEqual({ clientId: 'nobody-at-all', connected: false });
   });
 
   it('puts, lists and deletes channels', async () => {

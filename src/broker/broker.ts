@@ -49,6 +49,33 @@ export interface ShadowRequest {
   payload: Buffer;
 }
 
+/** How a client reached the broker (the `transport` of `client.connected`, API.md section 7). */
+export type ClientTransport = 'websocket' | 'tls' | 'aws-iot';
+
+/**
+ * Why a client's session ended (API.md section 7): it disconnected or hung up, its keep-alive ran
+ * out, the service banned it (or revoked the credential it used), a newer connection with the same
+ * client id replaced it, or anything else went wrong (a protocol error, a limit, the broker stopping).
+ */
+export type DisconnectReason = 'client' | 'timeout' | 'ban' | 'takeover' | 'error';
+
+/** A client's session opened or closed, as the broker saw it. */
+export type ClientLifecycleEvent =
+  | { kind: 'connected'; clientId: string; transport: ClientTransport; time: string; eventId?: string }
+  | {
+      kind: 'disconnected';
+      /** The same for the same occurrence however often it is heard (AWS: every instance hears each lifecycle message). */
+      eventId?: string;
+      clientId: string;
+      reason: DisconnectReason;
+      time: string;
+      /** Whether the client still has another live session (a takeover's newer one). */
+      stillConnected: boolean;
+    };
+
+/** Hears every client session opening and closing; runs on the connection's path: cheap, never throws. */
+export type ClientLifecycleListener = (event: ClientLifecycleEvent) => void;
+
 /** Answers shadow requests (the state module); never throws, answers on the shadow's response topics. */
 export type ShadowRequestHandler = (request: ShadowRequest) => void;
 
@@ -100,6 +127,43 @@ export abstract class Broker {
   /** Live connection state, where the driver knows it. */
   abstract connectionState(clientId: string): ConnectionState | undefined;
 
+  /**
+   * True when every session of this broker lives in this process (the embedded broker on its
+   * own): at start nobody is connected, so presence left over from a crash can be cleared.
+   */
+  readonly sessionsAreLocal: boolean = false;
+
+  /**
+   * Calls `listener` for every client session that opens or closes from now on (not the
+   * service's own internal sessions). Returns the unsubscribe. A driver that learns of sessions
+   * elsewhere (AWS IoT lifecycle events) calls it from there.
+   */
+  onClientLifecycle(listener: ClientLifecycleListener): () => void {
+    this.lifecycleListeners.push(listener);
+    return () => {
+      const at = this.lifecycleListeners.indexOf(listener);
+      if (at >= 0) {
+        this.lifecycleListeners.splice(at, 1);
+      }
+    };
+  }
+
+  private readonly lifecycleListeners: ClientLifecycleListener[] = [];
+
+  /** For drivers: tells every lifecycle listener. A listener's throw is swallowed (returned for logging). */
+  protected clientLifecycle(event: ClientLifecycleEvent): unknown[] {
+    // A listener added or removed while notifying waits for the next event.
+    const errors: unknown[] = [];
+    for (const listener of [...this.lifecycleListeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    return errors;
+  }
+
   /** Throws when the broker can't serve. Used by readiness. */
   abstract checkHealth(): Promise<void>;
 
@@ -108,6 +172,14 @@ export abstract class Broker {
    * driver has none (AWS IoT: the events transport then needs EVENTS_URL).
    */
   abstract internalMqttEndpoint(): InternalMqttEndpoint | undefined;
+
+  /**
+   * The topic level of the broker's internal namespace (only the service's internal sessions may
+   * read or write under it), known before the broker starts; undefined when the driver has none.
+   */
+  internalTopicRoot(): string | undefined {
+    return undefined;
+  }
 
   /**
    * Throws a ValidationFailedError when this broker can't serve a client with this id over this

@@ -117,6 +117,10 @@ export class AppConfig {
     dedupeWindowSize: number;
     /** EVENTS_TRANSPORT=mqtt on an external broker (EVENTS_URL): topics live under `<root>/events/<pattern>`. The embedded broker always uses its internal namespace. */
     mqttTopicRoot: string;
+    /** Outbound events (API.md section 7): the durable topic exchange they go to with EVENTS_TRANSPORT=rmq. */
+    exchange: string;
+    /** Outbound events held while the transport is down; beyond it, new events are dropped (counted, logged). */
+    outBuffer: number;
   };
 }
 
@@ -328,6 +332,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       prefetch: r.int('EVENTS_PREFETCH', 50, 1, 1000),
       dedupeWindowSize: r.int('EVENTS_DEDUPE_WINDOW', 10_000, 0, 1_000_000),
       mqttTopicRoot: r.string('EVENTS_MQTT_TOPIC_ROOT', 'webcommunicator/internal', TOPIC_PREFIX, 'expected 1 to 4 levels of [A-Za-z0-9_-] separated by /'),
+      exchange: r.string('EVENTS_EXCHANGE', 'webcommunicator.events', /^[A-Za-z0-9_.:-]{1,200}$/, 'expected [A-Za-z0-9_.:-]{1,200}'),
+      outBuffer: r.int('EVENTS_OUT_BUFFER', 10_000, 1, 10_000_000),
     },
   };
 

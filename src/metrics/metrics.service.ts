@@ -77,6 +77,19 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly outboundEvents = new Counter({
+    name: 'webcommunicator_outbound_events_total',
+    help: 'Outbound events (API.md section 7) by outcome: sent (confirmed by the transport) or dropped (buffer full)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboundEventsBuffered = new Gauge({
+    name: 'webcommunicator_outbound_events_buffered',
+    help: 'Outbound events waiting for the transport (EVENTS_OUT_BUFFER is the most)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -3,7 +3,7 @@ import { MessageSchemas } from '../channels/message-schemas';
 import { Topics } from '../domain/topics';
 import { loadConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { InMemoryChannelRepository, InMemoryClientRepository, RecordingBroker } from '../../test/support/fakes';
+import { InMemoryChannelRepository, InMemoryClientRepository, RecordingBroker, RecordingOutboundEvents } from '../../test/support/fakes';
 import { PublishingService } from './publishing.service';
 import { BrokerUnavailableError, DomainError } from '../domain/errors';
 
@@ -22,7 +22,7 @@ describe('PublishingService', () => {
     ]);
     const catalog = new ChannelCatalog(channels);
     await catalog.refresh();
-    service = new PublishingService(loadConfig({}), catalog, new MessageSchemas(), clients, broker, new Topics('p/d'), new MetricsService());
+    service = new PublishingService(loadConfig({}), catalog, new MessageSchemas(), clients, broker, new Topics('p/d'), new MetricsService(), new RecordingOutboundEvents().asService);
   });
 
   async function code(promise: Promise<unknown>): Promise<string> {

@@ -8,6 +8,7 @@ import { Topics } from '../domain/topics';
 import { AppConfig } from '../config/app-config';
 import { type MessageSource, MetricsService } from '../metrics/metrics.service';
 import { ClientRepository } from '../store/client.repository';
+import { OutboundEvents } from '../events/out/outbound-events';
 import { RateLimiter } from './rate-limiter';
 import type { ChannelDefinition } from '../domain/channel';
 import {
@@ -70,6 +71,7 @@ export class PublishingService {
     private readonly broker: Broker,
     private readonly topics: Topics,
     private readonly metrics: MetricsService,
+    private readonly events: OutboundEvents,
   ) {}
 
   async publish(request: PublishRequest): Promise<PublishResult> {
@@ -119,6 +121,10 @@ export class PublishingService {
     const topic = direct ? this.topics.private(delivery, request.targetClientId!) : this.topics.broadcast(delivery);
     await this.broker.publish(topic, payload);
     this.metrics.messagesPublished.inc({ channel: channel.name, source: request.source });
+    if (request.source === 'client') {
+      // Backends moderate, store or answer what clients send (API.md section 7).
+      this.events.emit('client.message', request.senderId, { channel: channel.name, message: envelope });
+    }
     this.logger.debug({ messageId: envelope.Id, channel: channel.name, topic, source: request.source, bytes: payload.length }, 'message published');
     return { messageId: envelope.Id, channel: channel.name, topic };
   }

@@ -3,6 +3,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Broker, type IssuedCredentials } from '../broker/broker';
 import type { ApiCaller } from '../common/auth/api-caller';
 import { AppConfig } from '../config/app-config';
+import { OutboundEvents } from '../events/out/outbound-events';
 import { MetricsService } from '../metrics/metrics.service';
 import { RateLimiter } from '../publishing/rate-limiter';
 import { ClientRepository } from '../store/client.repository';
@@ -20,6 +21,7 @@ export class RegistrationService {
     private readonly clients: ClientRepository,
     private readonly broker: Broker,
     private readonly metrics: MetricsService,
+    private readonly events: OutboundEvents,
   ) {}
 
   /** A plain client registers itself (receive-only rights). */
@@ -91,6 +93,7 @@ export class RegistrationService {
     }
     const endpoint = await this.broker.endpoint(connectionType);
     this.metrics.registrations.inc({ connection_type: connectionType, portal: String(portalClient) });
+    this.events.emit('client.registered', clientId, { connectionType, portalClient });
     this.logger.log({ clientId, connectionType, portalClient, certificateId: credentials.certificateId }, 'client registered');
     return toRegistrationResponse(clientId, connectionType, endpoint, credentials);
   }

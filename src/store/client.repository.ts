@@ -30,6 +30,13 @@ export interface StatusChange {
   now: string;
 }
 
+/** Whether a client is connected now, as the store knows it (API.md section 7, `getPresence`). */
+export interface ClientPresence {
+  clientId: string;
+  connected: boolean;
+  lastSeenAt?: string;
+}
+
 /** Port: the client registry. */
 export abstract class ClientRepository {
   abstract get(clientId: string): Promise<ClientRecord | undefined>;
@@ -64,6 +71,18 @@ export abstract class ClientRepository {
   abstract expireBan(clientId: string, banExpiresAt: string, now: string): Promise<ClientRecord | undefined>;
 
   abstract touchLastSeen(clientId: string, now: string): Promise<void>;
+
+  /** Records that the client connected or disconnected (and `lastSeenAt` = now); nothing for an unknown client. */
+  abstract setConnected(clientId: string, connected: boolean, now: string): Promise<void>;
+
+  /** Presence of the known clients among `clientIds` (at most 100, no duplicates); unknown ids are left out. */
+  abstract presence(clientIds: string[]): Promise<ClientPresence[]>;
+
+  /**
+   * Marks every client disconnected: a broker whose sessions all lived in one process starts
+   * (after a crash, nobody is connected any more). Returns how many were marked connected.
+   */
+  abstract clearConnected(): Promise<number>;
 
   abstract list(query: ListClientsQuery): Promise<ClientPage>;
 

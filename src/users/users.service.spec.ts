@@ -1,6 +1,6 @@
 import { UserNotFoundError } from '../domain/errors';
 import { MetricsService } from '../metrics/metrics.service';
-import { InMemoryClientRepository, RecordingBroker } from '../../test/support/fakes';
+import { InMemoryClientRepository, RecordingBroker, RecordingOutboundEvents } from '../../test/support/fakes';
 import { UsersService } from './users.service';
 
 describe('UsersService.setStatus', () => {
@@ -8,12 +8,14 @@ describe('UsersService.setStatus', () => {
   let broker: RecordingBroker;
   let metrics: MetricsService;
   let service: UsersService;
+  let events: RecordingOutboundEvents;
 
   beforeEach(async () => {
     clients.reset();
     broker = new RecordingBroker();
     metrics = new MetricsService();
-    service = new UsersService(clients, broker, metrics);
+    events = new RecordingOutboundEvents();
+    service = new UsersService(clients, broker, metrics, events.asService);
     await clients.register({ clientId: 'alice', connectionType: 'WEBSOCKET', portalClient: false, now: 't0' });
   });
 
@@ -30,6 +32,18 @@ describe('UsersService.setStatus', () => {
     await service.setStatus('alice', 'BANNED', undefined, 'root');
     await service.setStatus('alice', 'REGISTERED', undefined, 'root');
     expect(broker.calls).toEqual(['revoke:alice', 'grant:alice']);
+  });
+
+  it('emits client.banned once per ban (not for a repeat of the same ban) and client.unbanned once per un-ban', async () => {
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+    await service.setStatus('alice', 'BANNED', 'spam', 'root', expiresAt);
+    await service.setStatus('alice', 'BANNED', 'spam', 'root', expiresAt);
+    await service.setStatus('alice', 'REGISTERED', 'appeal', 'root');
+    await service.setStatus('alice', 'REGISTERED', undefined, 'root');
+    expect(events.emitted).toEqual([
+      { type: 'client.banned', clientId: 'alice', fields: { reason: 'spam', expiresAt } },
+      { type: 'client.unbanned', clientId: 'alice', fields: { reason: 'appeal' } },
+    ]);
   });
 
   it('a broker failure fails the call but the ban stays written (retry finishes it)', async () => {

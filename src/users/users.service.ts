@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Broker, type ConnectionState } from '../broker/broker';
 import { isClientId } from '../domain/ids';
+import { OutboundEvents } from '../events/out/outbound-events';
 import { MetricsService } from '../metrics/metrics.service';
 import { ClientRepository } from '../store/client.repository';
 import type { ClientRecord, ClientStatus } from '../domain/client';
@@ -33,6 +34,7 @@ export class UsersService {
     private readonly clients: ClientRepository,
     private readonly broker: Broker,
     private readonly metrics: MetricsService,
+    private readonly events: OutboundEvents,
   ) {}
 
   async list(query: { status?: ClientStatus; limit?: number; cursor?: string }): Promise<UserPage> {
@@ -65,6 +67,10 @@ export class UsersService {
       throw new UserNotFoundError(clientId);
     }
     if (status === 'BANNED') {
+      // Before the revoke: backends hear of the ban, then of the sessions it closed (`client.disconnected`, reason `ban`).
+      if (before?.status !== 'BANNED' || before.banReason !== record.banReason || before.banExpiresAt !== record.banExpiresAt) {
+        this.events.emit('client.banned', clientId, { reason: record.banReason, expiresAt: record.banExpiresAt });
+      }
       await this.broker.revoke(record);
       if (before?.status !== 'BANNED') {
         this.metrics.bans.inc();
@@ -104,6 +110,9 @@ export class UsersService {
    * for the `client.unbanned` outbound event (API.md section 7).
    */
   private unbanned(record: ClientRecord, from: ClientStatus | undefined, actor: string, detail: { reason?: string; banExpiresAt?: string }): void {
+    if (from === 'BANNED') {
+      this.events.emit('client.unbanned', record.clientId, { reason: detail.reason });
+    }
     this.logger.log({ audit: 'user.status', clientId: record.clientId, from, to: record.status, actor, ...detail }, 'client status changed');
   }
 

@@ -1,9 +1,11 @@
 import type { BrokerEndpoint, ConnectionState, InternalMqttEndpoint, IssuedCredentials, PublishOptions } from '../../src/broker/broker';
 import { Broker } from '../../src/broker/broker';
 import { ChannelRepository } from '../../src/store/channel.repository';
-import { type ClientPage, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../../src/store/client.repository';
+import { type ClientPage, type ClientPresence, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../../src/store/client.repository';
 import type { ChannelDefinition } from '../../src/domain/channel';
 import type { ClientRecord, ConnectionType } from '../../src/domain/client';
+import type { OutboundEvents } from '../../src/events/out/outbound-events';
+import type { OutboundEventFields, OutboundEventType } from '../../src/events/out/outbound-event';
 import { ClientBannedError, TooManyCertificatesError } from '../../src/domain/errors';
 
 /** In-memory ClientRepository for unit tests (the DynamoDB one is tested against dynalite). `get` returns a snapshot, like a real store read. */
@@ -169,6 +171,39 @@ export class InMemoryClientRepository extends ClientRepository {
     }
   }
 
+  private readonly connected = new Set<string>();
+
+  async setConnected(clientId: string, connected: boolean, now: string): Promise<void> {
+    if (this.records.has(clientId)) {
+      if (connected) {
+        this.connected.add(clientId);
+      } else {
+        this.connected.delete(clientId);
+      }
+      await this.touchLastSeen(clientId, now);
+    }
+  }
+
+  async presence(clientIds: string[]): Promise<ClientPresence[]> {
+    return clientIds.flatMap((clientId) => {
+      const record = this.records.get(clientId);
+      if (record === undefined) {
+        return [];
+      }
+      const presence: ClientPresence = { clientId, connected: this.connected.has(clientId) };
+      if (record.lastSeenAt !== undefined) {
+        presence.lastSeenAt = record.lastSeenAt;
+      }
+      return [presence];
+    });
+  }
+
+  async clearConnected(): Promise<number> {
+    const cleared = this.connected.size;
+    this.connected.clear();
+    return cleared;
+  }
+
   /** Sorted by client id; the cursor is the last id of the previous page. */
   async list(query: ListClientsQuery): Promise<ClientPage> {
     const all = [...this.records.values()]
@@ -270,5 +305,19 @@ export class RecordingBroker extends Broker {
 
   internalMqttEndpoint(): InternalMqttEndpoint | undefined {
     return undefined;
+  }
+}
+
+/** Records what would be emitted as outbound events (API.md section 7). */
+export class RecordingOutboundEvents {
+  readonly emitted: Array<{ type: OutboundEventType; clientId: string; fields: unknown }> = [];
+
+  emit<T extends OutboundEventType>(type: T, clientId: string, fields: OutboundEventFields[T]): void {
+    this.emitted.push({ type, clientId, fields });
+  }
+
+  /** As the services take it. */
+  get asService(): OutboundEvents {
+    return this as unknown as OutboundEvents;
   }
 }

@@ -39,6 +39,9 @@ export type ServiceStatus = Schemas['Status'];
 export type ClientState = Schemas['ClientState'];
 /** The body of PATCH /v1/state and /v1/clients/{clientId}/state: merge patches of `desired`/`reported`, and the version they apply to. */
 export type UpdateClientStateRequest = Schemas['UpdateClientStateRequest'];
+/** GET /v1/presence (getPresence): whether clients are connected now, and when they were last seen. */
+export type Presence = Schemas['Presence'];
+export type ClientPresence = Schemas['ClientPresence'];
 /** RFC 9457 problem details; switch on `code`. */
 export type Problem = Schemas['Problem'];
 export type ProblemCode = Problem['code'];

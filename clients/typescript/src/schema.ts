@@ -196,6 +196,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether these clients are connected now, and when they were last seen (`?clientId=a&clientId=b`, up to 100). */
+        get: operations["getPresence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/registrations": {
         parameters: {
             query?: never;
@@ -278,6 +295,13 @@ export interface components {
         };
         /** @enum {string} */
         ChannelType: "BROADCAST" | "PRIVATE";
+        ClientPresence: {
+            clientId: string;
+            /** @description Has a live session now (false for a client nobody registered). */
+            connected: boolean;
+            /** @description When the client last connected or disconnected. */
+            lastSeenAt?: string;
+        };
         ClientState: {
             clientId: string;
             state: components["schemas"]["ClientStateSections"];
@@ -305,6 +329,10 @@ export interface components {
         };
         /** @enum {string} */
         ConnectionType: "WEBSOCKET" | "OPENSSL";
+        Presence: {
+            /** @description One entry per requested id, in the order asked. */
+            clients: components["schemas"]["ClientPresence"][];
+        };
         /** @description RFC 9457 problem details. `code` is stable: switch on it. */
         Problem: {
             /** @enum {string} */
@@ -1763,6 +1791,73 @@ export interface operations {
             };
             /** @description Valid JSON that the channel or the service refuses (schema mismatch...) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Broker or store unavailable: nothing was done, retry after the Retry-After header */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem (any other 4xx/5xx) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPresence: {
+        parameters: {
+            query: {
+                /** @description Client ids to look up: `?clientId=a&clientId=b`, 1 to 100 of them. */
+                clientId: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Presence"];
+                };
+            };
+            /** @description Bad request: malformed JSON, or a body, parameter or query that fails validation (VALIDATION_FAILED names each field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (wrong role, banned caller, channel closed to client sends...) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

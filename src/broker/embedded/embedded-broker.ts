@@ -11,7 +11,7 @@ import { Topics } from '../../domain/topics';
 import type { AppConfig } from '../../config/app-config';
 import type { MetricsService } from '../../metrics/metrics.service';
 import type { ClientRepository } from '../../store/client.repository';
-import { Broker, type BrokerEndpoint, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions, type ShadowRequestHandler } from '../broker';
+import { Broker, type BrokerEndpoint, type ClientLifecycleEvent, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions, type ShadowRequestHandler } from '../broker';
 import { checkInternals } from './aedes-internals';
 import { BrokerAcl, INTERNAL_TOPIC_PREFIX } from './broker-acl';
 import { CertificateAuthority } from './certificate-authority';
@@ -66,6 +66,7 @@ const PACKET_OVERHEAD_BYTES = 65_536 + 16;
 export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   readonly kind = 'embedded' as const;
   readonly issuesCredentialsLocally = true;
+  override readonly sessionsAreLocal = true;
 
   /** Who is connected where; listen here for session lifecycle events. */
   readonly sessions: SessionRegistry;
@@ -95,10 +96,33 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     this.acl = new BrokerAcl(new Topics(config.broker.topicPrefix), catalog);
     this.sessions = new SessionRegistry(clients, metrics);
     this.persistentSessions = new PersistentSessions({ ...config.broker.sessions, metrics });
+    this.sessions.onOpened((session) => {
+      if (session.transport !== 'internal') {
+        this.lifecycle({ kind: 'connected', clientId: session.clientId, transport: session.transport, time: new Date().toISOString() });
+      }
+    });
+    this.sessions.onClosed((session, reason) => {
+      if (session.transport !== 'internal') {
+        this.lifecycle({
+          kind: 'disconnected',
+          clientId: session.clientId,
+          // The broker stopping is no fault of the client's; the contract has no word for it.
+          reason: reason === 'shutdown' ? 'error' : reason,
+          time: new Date().toISOString(),
+          stillConnected: this.sessions.isConnected(session.clientId),
+        });
+      }
+    });
     this.listeners = new MqttListeners(config, this.sessions, {
       maxBufferedBytes: config.broker.maxClientBufferBytes,
       maxInboundPacketBytes: config.broker.maxPayloadBytes + PACKET_OVERHEAD_BYTES,
     });
+  }
+
+  private lifecycle(event: ClientLifecycleEvent): void {
+    for (const error of this.clientLifecycle(event)) {
+      this.logger.error(`client lifecycle listener failed: ${errorMessage(error)}`);
+    }
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -331,6 +355,10 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
       throw new BrokerUnavailableError('embedded broker is not running');
     }
     return { url: `mqtt://127.0.0.1:${port}`, username: INTERNAL_USERNAME, password: this.internalSecret };
+  }
+
+  override internalTopicRoot(): string {
+    return INTERNAL_TOPIC_PREFIX;
   }
 
   internalMqttEndpoint(): InternalMqttEndpoint {

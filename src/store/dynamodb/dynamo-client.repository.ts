@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type ClientPage, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../client.repository';
+import { BatchGetCommand, GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type ClientPage, type ClientPresence, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../client.repository';
 import { ClientBannedError, TooManyCertificatesError } from '../../domain/errors';
 import { decodeCursor, encodeCursor } from '../cursor';
 import type { DynamoConnection } from './dynamo-connection';
@@ -21,6 +21,8 @@ export interface ClientItem {
   CertificateIds?: string[];
   CertificateARNs?: string[];
   LastSeenAt?: string;
+  /** Presence: a live session now. */
+  Connected?: boolean;
 }
 
 export function toRecord(item: ClientItem): ClientRecord {
@@ -224,6 +226,54 @@ export class DynamoClientRepository extends ClientRepository {
   /** A client that doesn't exist (any more) has nothing to touch. */
   async touchLastSeen(clientId: string, now: string): Promise<void> {
     await this.updateIf(clientId, EXISTS, 'SET LastSeenAt = :now', { ':now': now });
+  }
+
+  async setConnected(clientId: string, connected: boolean, now: string): Promise<void> {
+    await this.updateIf(clientId, EXISTS, 'SET Connected = :connected, LastSeenAt = :now', { ':connected': connected, ':now': now });
+  }
+
+  /** One BatchGetItem (100 keys at most, DynamoDB's limit too), again for any keys it left unprocessed. */
+  async presence(clientIds: string[]): Promise<ClientPresence[]> {
+    const found: ClientPresence[] = [];
+    let keys: Array<Record<string, unknown>> = clientIds.map((clientId) => ({ ClientID: clientId }));
+    for (let attempt = 0; keys.length > 0; attempt += 1) {
+      if (attempt > 0) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+      }
+      const { Responses, UnprocessedKeys } = await this.connection.doc.send(
+        new BatchGetCommand({
+          RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true, ProjectionExpression: 'ClientID, Connected, LastSeenAt' } },
+        }),
+      );
+      for (const item of (Responses?.[this.table] ?? []) as Array<Pick<ClientItem, 'ClientID' | 'Connected' | 'LastSeenAt'>>) {
+        found.push(item.LastSeenAt === undefined ? { clientId: item.ClientID, connected: item.Connected === true } : { clientId: item.ClientID, connected: item.Connected === true, lastSeenAt: item.LastSeenAt });
+      }
+      keys = (UnprocessedKeys?.[this.table]?.Keys ?? []) as Array<Record<string, unknown>>;
+    }
+    return found;
+  }
+
+  async clearConnected(): Promise<number> {
+    let cleared = 0;
+    let lastKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.connection.doc.send(
+        new ScanCommand({
+          TableName: this.table,
+          FilterExpression: 'Connected = :true',
+          ProjectionExpression: 'ClientID',
+          ExpressionAttributeValues: { ':true': true },
+          ExclusiveStartKey: lastKey,
+        }),
+      );
+      for (const item of (page.Items ?? []) as Array<Pick<ClientItem, 'ClientID'>>) {
+        if ((await this.updateIf(item.ClientID, `${EXISTS} AND Connected = :true`, 'SET Connected = :false', { ':true': true, ':false': false })) !== undefined) {
+          cleared += 1;
+        }
+      }
+      lastKey = page.LastEvaluatedKey;
+    } while (lastKey !== undefined);
+    return cleared;
   }
 
   async list(query: ListClientsQuery): Promise<ClientPage> {

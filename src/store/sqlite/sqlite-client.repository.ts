@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import { type ClientPage, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../client.repository';
+import { type ClientPage, type ClientPresence, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../client.repository';
 import { TooManyCertificatesError } from '../../domain/errors';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { type SqliteConnection, type SqliteMigration, sqliteCall } from './sqlite-connection';
@@ -34,6 +34,15 @@ export const CLIENT_MIGRATIONS: readonly SqliteMigration[] = [
       db.exec(`
         ALTER TABLE clients ADD COLUMN ban_expires_at TEXT;
         CREATE INDEX clients_by_ban_expiry ON clients (ban_expires_at) WHERE status = 'BANNED';
+      `),
+  },
+  {
+    // Presence (API.md section 7): whether the client has a live session now.
+    id: 'clients-3-presence',
+    up: (db) =>
+      db.exec(`
+        ALTER TABLE clients ADD COLUMN connected INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX clients_connected ON clients (client_id) WHERE connected = 1;
       `),
   },
 ];
@@ -101,6 +110,9 @@ export class SqliteClientRepository extends ClientRepository {
   private readonly expiredBans: Statement<[string, number], ClientRow>;
   private readonly liftBan: Statement<Record<string, unknown>, ClientRow>;
   private readonly updateLastSeen: Statement<[string, string]>;
+  private readonly updateConnected: Statement<[number, string]>;
+  private readonly selectPresence: Statement<[string], { client_id: string; connected: number; last_seen_at: string | null }>;
+  private readonly clearAllConnected: Statement<[]>;
   private readonly page: Statement<[string, number], ClientRow>;
   private readonly pageByStatus: Statement<[string, string, number], ClientRow>;
   private readonly selectOneRow: Statement<[], unknown>;
@@ -113,6 +125,9 @@ export class SqliteClientRepository extends ClientRepository {
     super();
     const { db } = connection;
     this.selectOne = db.prepare('SELECT * FROM clients WHERE client_id = ?');
+    this.updateConnected = db.prepare('UPDATE clients SET connected = ? WHERE client_id = ?');
+    this.selectPresence = db.prepare('SELECT client_id, connected, last_seen_at FROM clients WHERE client_id IN (SELECT value FROM json_each(?))');
+    this.clearAllConnected = db.prepare('UPDATE clients SET connected = 0 WHERE connected = 1');
     // One statement: the ban check and the write are atomic (a banned row makes the WHERE fail: no row returned).
     this.upsert = db.prepare(`
       INSERT INTO clients (client_id, status, connection_type, portal_client, registered_at, updated_at, certificate_ids, certificate_arns)
@@ -246,6 +261,23 @@ export class SqliteClientRepository extends ClientRepository {
   async touchLastSeen(clientId: string, now: string): Promise<void> {
     this.pendingLastSeen.set(clientId, now);
     this.flushTimer ??= setTimeout(() => this.flushLastSeen(), LAST_SEEN_FLUSH_MS).unref();
+  }
+
+  async setConnected(clientId: string, connected: boolean, now: string): Promise<void> {
+    sqliteCall(() => this.updateConnected.run(connected ? 1 : 0, clientId));
+    await this.touchLastSeen(clientId, now);
+  }
+
+  async presence(clientIds: string[]): Promise<ClientPresence[]> {
+    const rows = sqliteCall(() => this.selectPresence.all(JSON.stringify(clientIds)));
+    return rows.map((row) => {
+      const lastSeenAt = this.pendingLastSeen.get(row.client_id) ?? row.last_seen_at ?? undefined;
+      return lastSeenAt === undefined ? { clientId: row.client_id, connected: row.connected === 1 } : { clientId: row.client_id, connected: row.connected === 1, lastSeenAt };
+    });
+  }
+
+  async clearConnected(): Promise<number> {
+    return sqliteCall(() => this.clearAllConnected.run()).changes;
   }
 
   /** Writes the pending lastSeenAt values in one transaction (also on close). */

@@ -248,6 +248,50 @@ export function clientRepositoryContract(open: () => Promise<StoreEngine>): void
       expect(await clients.listExpiredBans(T2, 10)).toEqual([]);
     });
 
+    it('records presence: connected and lastSeenAt per client, unknown ids left out, read in one call', async () => {
+      await clients.register(input('alice'));
+      await clients.register(input('bob'));
+      await clients.register(input('carol'));
+      await clients.setConnected('nobody', true, T1);
+      await expect(clients.presence(['alice', 'nobody'])).resolves.toEqual([{ clientId: 'alice', connected: false }]);
+
+      await clients.setConnected('alice', true, T1);
+      await clients.setConnected('bob', true, T1);
+      await clients.setConnected('bob', false, T2);
+      const presence = await clients.presence(['alice', 'bob', 'carol', 'nobody']);
+      expect(presence.sort((a, b) => a.clientId.localeCompare(b.clientId))).toEqual([
+        { clientId: 'alice', connected: true, lastSeenAt: T1 },
+        { clientId: 'bob', connected: false, lastSeenAt: T2 },
+        { clientId: 'carol', connected: false },
+      ]);
+      await expect(clients.presence([])).resolves.toEqual([]);
+    });
+
+    it('reads presence of 100 clients at once', async () => {
+      const ids = Array.from({ length: 100 }, (_, i) => `many-${String(i).padStart(3, '0')}`);
+      for (const id of ids) {
+        await clients.register(input(id));
+      }
+      await clients.setConnected('many-042', true, T1);
+      const presence = await clients.presence(ids);
+      expect(presence).toHaveLength(100);
+      expect(presence.filter((p) => p.connected).map((p) => p.clientId)).toEqual(['many-042']);
+    });
+
+    it('clears every connected mark at once (a single broker starting after a crash), keeping lastSeenAt', async () => {
+      await clients.register(input('alice'));
+      await clients.register(input('bob'));
+      await clients.setConnected('alice', true, T1);
+      await clients.setConnected('bob', true, T1);
+      await expect(clients.clearConnected()).resolves.toBe(2);
+      await expect(clients.clearConnected()).resolves.toBe(0);
+      const presence = await clients.presence(['alice', 'bob']);
+      expect(presence.map((p) => [p.connected, p.lastSeenAt])).toEqual([
+        [false, T1],
+        [false, T1],
+      ]);
+    });
+
     it('answers a ping', async () => {
       await expect(clients.ping()).resolves.toBeUndefined();
     });
