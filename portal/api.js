@@ -75,8 +75,16 @@ export class Api {
     return this.request('GET', `admin/users/${encodeURIComponent(clientId)}`);
   }
 
-  setUserStatus(clientId, status, reason) {
-    return this.request('PATCH', `admin/users/${encodeURIComponent(clientId)}`, reason ? { status, reason } : { status });
+  /** `expiresAt` (ISO-8601, in the future): a ban that ends by itself. */
+  setUserStatus(clientId, status, reason, expiresAt) {
+    const body = { status };
+    if (reason) {
+      body.reason = reason;
+    }
+    if (expiresAt) {
+      body.expiresAt = expiresAt;
+    }
+    return this.request('PATCH', `admin/users/${encodeURIComponent(clientId)}`, body);
   }
 
   getClientState(clientId) {

@@ -1,5 +1,5 @@
 // Users: a page at a time (cursor pagination), a status filter, look-up by client id, and
-// ban / un-ban through a confirmation dialog.
+// ban (optionally until a given time) / un-ban through a confirmation dialog.
 
 import { $, formatTime, h } from './dom.js';
 import { StateDialog } from './state.js';
@@ -24,7 +24,7 @@ export class UsersView {
     this.nextCursor = undefined;
     this.searching = undefined;
     this.latest = 0;
-    this.dialog = new StatusDialog(api, (clientId, status) => this.afterStatusChange(clientId, status));
+    this.dialog = new StatusDialog(api, (clientId, status, expiresAt) => this.afterStatusChange(clientId, status, expiresAt));
     this.stateDialog = new StateDialog(api);
     // The signed-in admin's own client id: no Ban button on its own row (it would cut the portal's own live feed).
     this.self = undefined;
@@ -210,18 +210,31 @@ export class UsersView {
           h('td', {}, user.connectionType, user.portalClient ? h('span', { className: 'muted' }, ' · portal') : null),
           h('td', { className: 'presence', dataset: { clientId: user.clientId } }, ...presenceDot(user)),
           h('td', {}, formatTime(user.registeredAt)),
-          h('td', { className: 'reason' }, user.banReason ?? ''),
+          h(
+            'td',
+            { className: 'reason' },
+            user.banReason ?? '',
+            user.banExpiresAt
+              ? h(
+                  'span',
+                  { className: 'muted ban-end' },
+                  user.banReason ? ' · until ' : 'until ',
+                  h('time', { dateTime: user.banExpiresAt, title: new Date(user.banExpiresAt).toLocaleString() }, formatTime(user.banExpiresAt)),
+                )
+              : null,
+          ),
           h('td', {}, state, ' ', own ? h('span', { className: 'muted', title: 'The portal session you are signed in with' }, 'you') : action),
         );
       }),
     );
   }
 
-  async afterStatusChange(clientId, status) {
+  async afterStatusChange(clientId, status, expiresAt) {
     await this.refresh();
     // Said in the status line (a live region) as well as by the row, so it is noticed and announced.
+    const until = expiresAt ? ` until ${new Date(expiresAt).toLocaleString()}` : '';
     this.message.textContent =
-      status === 'BANNED' ? `Banned ${clientId}: its live connections were closed.` : `Un-banned ${clientId}: it may register and connect again.`;
+      status === 'BANNED' ? `Banned ${clientId}${until}: its live connections were closed.` : `Un-banned ${clientId}: it may register and connect again.`;
     // The row was re-rendered: put focus back on its (new) action button.
     const button = this.table.querySelector(`button[data-client-id="${CSS.escape(clientId)}"]`);
     (button ?? $('#users-title')).focus();
@@ -249,6 +262,8 @@ class StatusDialog {
     this.title = $('#status-dialog-title');
     this.text = $('#status-dialog-text');
     this.reason = $('#status-reason');
+    this.expires = $('#status-expires');
+    this.expiresField = $('#status-expires-field');
     this.error = $('#status-error');
     this.confirm = $('#status-confirm');
     this.cancel = $('#status-cancel');
@@ -280,6 +295,10 @@ class StatusDialog {
     this.confirm.textContent = ban ? 'Ban' : 'Un-ban';
     this.confirm.className = ban ? 'danger' : '';
     this.reason.value = '';
+    // A ban may end by itself (expiresAt); an un-ban has no end to set.
+    this.expiresField.hidden = !ban;
+    this.expires.value = '';
+    this.expires.min = localInputValue(new Date());
     this.error.textContent = '';
     this.setBusy(false);
     this.dialog.showModal();
@@ -295,17 +314,33 @@ class StatusDialog {
   async submit() {
     const user = this.user;
     const status = user.status === 'BANNED' ? 'REGISTERED' : 'BANNED';
+    let expiresAt;
+    if (status === 'BANNED' && this.expires.value !== '') {
+      const end = new Date(this.expires.value);
+      if (Number.isNaN(end.getTime()) || end.getTime() <= Date.now()) {
+        this.error.textContent = 'The end of the ban must be a time in the future.';
+        this.expires.focus();
+        return;
+      }
+      expiresAt = end.toISOString();
+    }
     this.setBusy(true);
     this.error.textContent = '';
     try {
-      await this.api.setUserStatus(user.clientId, status, this.reason.value.trim() || undefined);
+      await this.api.setUserStatus(user.clientId, status, this.reason.value.trim() || undefined, expiresAt);
       this.done = true;
       this.dialog.close('confirm');
-      await this.onDone(user.clientId, status);
+      await this.onDone(user.clientId, status, expiresAt);
     } catch (error) {
       this.error.textContent = `${error.message}${error.code ? ` (${error.code})` : ''}`;
       this.setBusy(false);
       this.reason.focus();
     }
   }
+}
+
+/** A `datetime-local` input's value (local time, minutes) for a date. */
+function localInputValue(date) {
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }

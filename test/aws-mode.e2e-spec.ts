@@ -319,6 +319,38 @@ describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double
     expect(calls.some((c) => c.method === 'PUT' && /^\/certificates\/c+1$/.test(c.path) && c.query.get('newStatus') === 'ACTIVE')).toBe(true);
   });
 
+  it('revokes one certificate: detaches the policies from it, sets it INACTIVE and deletes the connection; the other certificate is untouched', async () => {
+    const first = await request(t.url).post('/v1/admin/registrations').set(admin).send({ connectionType: 'OPENSSL', clientId: 'kiosk-9' });
+    const second = await request(t.url).post('/v1/admin/registrations').set(admin).send({ connectionType: 'OPENSSL', clientId: 'kiosk-9' });
+    expect([first.status, second.status]).toEqual([201, 201]);
+    const [revoked, kept] = [first.body.certificateId as string, second.body.certificateId as string];
+    const arnOf = (id: string): string => `arn:aws:iot:eu-west-1:123456789012:cert/${id}`;
+
+    calls.length = 0;
+    const res = await request(t.url).delete(`/v1/admin/users/kiosk-9/certificates/${revoked}`).set(admin);
+    expect(res.status).toBe(204);
+    // Signed requests, in this order: the policies come off, the certificate goes INACTIVE, then the connection is closed.
+    expect(calls.every((c) => c.authorization?.startsWith('AWS4-HMAC-SHA256 '))).toBe(true);
+    const detached = calls.filter((c) => c.method === 'POST' && c.path.startsWith('/target-policies/'));
+    expect(detached.length).toBeGreaterThan(0);
+    expect(detached.every((c) => JSON.parse(c.body).target === arnOf(revoked))).toBe(true);
+    expect(detached.map((c) => c.path)).toContain('/target-policies/WebCommunicator-Device');
+    const deactivated = calls.filter((c) => c.method === 'PUT' && c.path.startsWith('/certificates/'));
+    expect(deactivated.map((c) => [c.path, c.query.get('newStatus')])).toEqual([[`/certificates/${revoked}`, 'INACTIVE']]);
+    const disconnected = calls.filter((c) => c.method === 'DELETE' && c.path.startsWith('/connections/'));
+    expect(disconnected.map((c) => c.path)).toEqual(['/connections/kiosk-9']);
+    // The session belongs to the client id: the other certificate resumes it (API.md section 4; docs/sessions.md).
+    expect(disconnected[0].query.get('cleanSession')).toBe('false');
+    expect(Math.max(...detached.map((c) => calls.indexOf(c)))).toBeLessThan(calls.indexOf(deactivated[0]));
+    expect(calls.indexOf(deactivated[0])).toBeLessThan(calls.indexOf(disconnected[0]));
+    // Nothing touched the other certificate.
+    expect(calls.some((c) => c.path.includes(kept) || c.body.includes(kept))).toBe(false);
+
+    const user = await request(t.url).get('/v1/admin/users/kiosk-9').set(admin);
+    expect(user.body.certificateIds).toEqual([kept]);
+    expectProblem(await request(t.url).delete(`/v1/admin/users/kiosk-9/certificates/${revoked}`).set(admin), 404, 'CERTIFICATE_NOT_FOUND');
+  });
+
   it("state documents are the things' Device Shadows (GetThingShadow / UpdateThingShadow with the version read)", async () => {
     const service = t.auth('svc', 'service');
     expect(

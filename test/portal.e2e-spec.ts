@@ -19,6 +19,7 @@ interface BrowserElement {
 declare const document: {
   activeElement: unknown;
   cookie: string;
+  querySelector(selector: string): { textContent: string | null } | null;
   addEventListener(type: 'securitypolicyviolation', listener: (event: { violatedDirective: string; blockedURI: string }) => void): void;
 };
 declare const window: { violations?: string[]; scrollTo(x: number, y: number): void };
@@ -253,6 +254,46 @@ describe('admin portal (/portal) in headless Chromium', () => {
     await page.selectOption('#users-status', '');
   });
 
+  it('bans until a chosen time: refuses a past end inline, sends expiresAt, shows the end in the row', async () => {
+    await page.selectOption('#users-status', '');
+    await page.getByRole('button', { name: 'Ban player-02', exact: true }).click();
+    await expect(page.locator('#status-reason')).toBeFocusedSoon();
+    expect(await page.isVisible('#status-expires')).toBe(true);
+
+    // A time in the past never reaches the API.
+    await page.fill('#status-expires', '2001-01-01T10:00');
+    await page.click('#status-confirm');
+    expect(await page.textContent('#status-error')).toBe('The end of the ban must be a time in the future.');
+    await expect(page.locator('#status-expires')).toBeFocusedSoon();
+    expect((await request(t.url).get('/v1/admin/users/player-02').set(t.auth('root', 'admin'))).body.status).toBe('REGISTERED');
+
+    // Tomorrow, to the minute, in the browser's own time zone.
+    const [local, iso] = await page.evaluate(() => {
+      const end = new Date(Date.now() + 86_400_000);
+      end.setSeconds(0, 0);
+      const pad = (n: number): string => String(n).padStart(2, '0');
+      return [`${end.getFullYear()}-${pad(end.getMonth() + 1)}-${pad(end.getDate())}T${pad(end.getHours())}:${pad(end.getMinutes())}`, end.toISOString()];
+    });
+    await page.fill('#status-reason', 'spam, one day');
+    await page.fill('#status-expires', local);
+    await page.click('#status-confirm');
+
+    const banned = row('player-02');
+    await banned.locator('.badge.banned').waitFor();
+    expect(await banned.locator('td.reason time').getAttribute('datetime')).toBe(iso);
+    expect(await banned.locator('td.reason').textContent()).toMatch(/^spam, one day · until .+/);
+    expect(await page.textContent('#users-message')).toMatch(/^Banned player-02 until .+: its live connections were closed\.$/);
+    const user = await request(t.url).get('/v1/admin/users/player-02').set(t.auth('root', 'admin'));
+    expect(user.body).toEqual(expect.objectContaining({ status: 'BANNED', banReason: 'spam, one day', banExpiresAt: iso }));
+
+    // An un-ban has no end to set; afterwards the row has none either.
+    await page.getByRole('button', { name: 'Un-ban player-02', exact: true }).click();
+    expect(await page.isVisible('#status-expires')).toBe(false);
+    await page.click('#status-confirm');
+    await row('player-02').locator('.badge.registered').waitFor();
+    expect(await row('player-02').locator('td.reason').textContent()).toBe('');
+  });
+
   it("shows a client's state document and edits desired (merge patch, version-checked)", async () => {
     const service = t.auth('svc', 'service');
     await request(t.url).patch('/v1/clients/player-03/state').set(service).send({ desired: { volume: 3 }, reported: { volume: 1, fps: 60 } });
@@ -352,16 +393,20 @@ describe('admin portal (/portal) in headless Chromium', () => {
     expect(await page.getAttribute('#ch-max', 'aria-invalid')).toBe('true');
     expect(await page.textContent('#ch-rate-error')).toContain('Messages must not be less than 1');
     expect(await page.getAttribute('#ch-rate-messages', 'aria-invalid')).toBe('true');
+    // The schema (JSON, but not a JSON Schema) is reported in the same answer, on its own field.
+    expect(await page.textContent('#ch-schema-error')).toMatch(/schema is invalid/);
+    expect(await page.getAttribute('#ch-schema', 'aria-invalid')).toBe('true');
     expect(await page.textContent('#channel-form-error')).toContain('VALIDATION_FAILED');
     // The first invalid field gets the focus.
     expect(await page.evaluate(() => (document.activeElement as { id?: string } | null)?.id)).toBe('ch-max');
 
-    // Shape is fine now, but the schema isn't a JSON Schema: the service's message lands on that field.
+    // The other fields fixed: only the schema is left.
     await page.fill('#ch-max', '512');
     await page.fill('#ch-rate-messages', '3');
     await page.click('#channel-form button[type="submit"]');
-    await page.locator('#ch-schema-error').filter({ hasText: /./ }).waitFor();
-    expect(await page.textContent('#ch-max-error')).toBe('');
+    await page.waitForFunction(() => document.querySelector('#ch-max-error')?.textContent === '');
+    expect(await page.textContent('#ch-schema-error')).toMatch(/schema is invalid/);
+    expect(await page.textContent('#ch-rate-error')).toBe('');
     // Not JSON at all: caught in the page, no request.
     await page.fill('#ch-schema', '{"type": ');
     await page.click('#channel-form button[type="submit"]');

@@ -33,6 +33,13 @@ export class AppConfig {
     maxClientBufferBytes: number;
     /** Embedded broker: QoS of messages the service publishes (API, events) when the caller names none. Subscribers get min(this, their subscription's QoS). */
     publishQos: 0 | 1;
+    /** Embedded broker: persistent sessions (clean session off). */
+    sessions: {
+      /** Messages kept per offline client; the oldest goes first past this. */
+      queueMax: number;
+      /** How long a disconnected client's session is kept; 0: sessions are always clean. */
+      expirySeconds: number;
+    };
     ws: {
       /** Embedded broker: the MQTT-over-WebSocket URL clients are given when a proxy fronts the service (e.g. `wss://mqtt.example.com/mqtt`). */
       publicUrl?: string;
@@ -271,6 +278,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
       connectionTokenTtlSeconds: r.int('CONNECTION_TOKEN_TTL_SECONDS', 3600, 30, 86_400),
       maxClientBufferBytes: r.int('MQTT_MAX_CLIENT_BUFFER_BYTES', 1_048_576, 262_144, 67_108_864),
       publishQos: r.int('MQTT_PUBLISH_QOS', 1, 0, 1) as 0 | 1,
+      sessions: {
+        queueMax: r.int('MQTT_SESSION_QUEUE_MAX', 1000, 1, 100_000),
+        expirySeconds: r.int('MQTT_SESSION_EXPIRY_SECONDS', 3600, 0, 604_800),
+      },
       ws: {
         publicUrl: r.url('MQTT_WS_PUBLIC_URL', ['ws:', 'wss:']),
       },

@@ -50,6 +50,19 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly sessionQueueDropped = new Counter({
+    name: 'webcommunicator_mqtt_session_queue_dropped_total',
+    help: 'Messages dropped from offline persistent MQTT sessions (oldest first) past MQTT_SESSION_QUEUE_MAX',
+    registers: [this.registry],
+  });
+
+  readonly sessionsDiscarded = new Counter({
+    name: 'webcommunicator_mqtt_sessions_discarded_total',
+    help: 'Persistent MQTT sessions discarded by the service, by reason: expired, ban, demotion',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly registrations = new Counter({
     name: 'webcommunicator_registrations_total',
     help: 'Successful registrations by connection type and kind',

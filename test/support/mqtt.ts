@@ -8,6 +8,8 @@ export interface Received {
 /** A real mqtt.js client plus a buffer of what it received. */
 export class TestMqttClient {
   readonly received: Received[] = [];
+  /** The CONNACK's session-present flag (a resumed persistent session). */
+  sessionPresent = false;
   private waiters: Array<() => void> = [];
 
   private constructor(readonly client: MqttClient) {
@@ -22,26 +24,36 @@ export class TestMqttClient {
   /** Connects; rejects with the CONNACK error when the broker refuses. */
   static async connect(url: string, options: IClientOptions): Promise<TestMqttClient> {
     const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 30_000, protocolVersion: 4, ...options });
+    // Listening before the CONNACK: a resumed session's queued messages follow it at once.
+    const test = new TestMqttClient(client);
     await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
+      client.once('connect', (connack) => {
+        test.sessionPresent = connack.sessionPresent;
+        resolve();
+      });
       client.once('error', (error) => {
         client.end(true);
         reject(error);
       });
       client.once('close', () => reject(new Error('closed before CONNACK')));
     });
-    return new TestMqttClient(client);
+    return test;
   }
 
-  static async ws(url: string, clientId: string, token: string): Promise<TestMqttClient> {
-    return TestMqttClient.connect(url, { clientId, username: clientId, password: token });
+  static async ws(url: string, clientId: string, token: string, options: IClientOptions = {}): Promise<TestMqttClient> {
+    return TestMqttClient.connect(url, { clientId, username: clientId, password: token, ...options });
   }
 
-  /** Subscribes and returns the granted QoS per topic (128 = refused). */
+  /** Subscribes at QoS 0 and returns the granted QoS per topic (128 = refused). */
   async subscribe(...topics: string[]): Promise<number[]> {
+    return this.subscribeAt(0, ...topics);
+  }
+
+  /** Subscribes at `qos` and returns the granted QoS per topic (128 = refused). */
+  async subscribeAt(qos: 0 | 1, ...topics: string[]): Promise<number[]> {
     // mqtt.js rejects when any subscription is refused; the SUBACK's codes are on the error.
     const packet = await new Promise<{ granted: Array<number | { qos: number }> }>((resolve, reject) => {
-      this.client.subscribe(topics, { qos: 0 }, (error, granted) => {
+      this.client.subscribe(topics, { qos }, (error, granted) => {
         const suback = (error as { packet?: { granted: number[] } } | null)?.packet;
         if (suback) {
           resolve(suback);

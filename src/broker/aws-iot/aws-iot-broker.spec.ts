@@ -412,6 +412,30 @@ describe('AwsIotBroker (IoT control plane mocked)', () => {
       expect(dataMock).not.toHaveReceivedCommand(DeleteConnectionCommand);
     });
 
+    it('revokeCertificate: that certificate only: policies off it, INACTIVE, then the connection closed with its session kept', async () => {
+      const order: string[] = [];
+      iotMock.on(DetachPolicyCommand).callsFake(() => order.push('detach'));
+      iotMock.on(UpdateCertificateCommand).callsFake(() => order.push('certificate'));
+      dataMock.on(DeleteConnectionCommand).callsFake(() => order.push('disconnect'));
+
+      await broker().revokeCertificate(banned, { id: 'cert-b', arn: banned.certificateArns![1] });
+
+      expect(sent(iotMock)).toEqual([
+        ...POLICY_KINDS.map((kind) => ['DetachPolicyCommand', { policyName: POLICY[kind], target: banned.certificateArns![1] }]),
+        ['UpdateCertificateCommand', { certificateId: 'cert-b', newStatus: 'INACTIVE' }],
+      ]);
+      expect(sent(dataMock)).toEqual([['DeleteConnectionCommand', { clientId: IDENTITY_ID, cleanSession: false }]]);
+      expect(order).toEqual([...POLICY_KINDS.map(() => 'detach'), 'certificate', 'disconnect']);
+    });
+
+    it('revokeCertificate: IoT failing → BrokerUnavailableError and no disconnect', async () => {
+      iotMock.on(UpdateCertificateCommand).rejects(new ThrottlingException({ message: 'slow down', ...meta }));
+
+      await expect(broker().revokeCertificate(banned, { id: 'cert-a' })).rejects.toBeInstanceOf(BrokerUnavailableError);
+      expect(iotMock).not.toHaveReceivedCommand(DetachPolicyCommand);
+      expect(dataMock).not.toHaveReceivedCommand(DeleteConnectionCommand);
+    });
+
     it('grant: re-attaches the policies and reactivates the certificates', async () => {
       await broker().grant({ ...banned, status: 'REGISTERED' });
 

@@ -196,7 +196,9 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
   /**
    * One certificate only: detach this service's policies from it, set it INACTIVE (IoT then refuses
    * it at the TLS handshake), and close the client's live connection (IoT disconnects by client id,
-   * so a session on another of its certificates reconnects; the revoked one can't).
+   * so a session on another of its certificates reconnects; the revoked one can't). The persistent
+   * session is kept, as on the embedded broker: it belongs to the client id, not to a certificate,
+   * and the client's other certificates resume it.
    */
   async revokeCertificate(client: ClientRecord, certificate: { id: string; arn?: string }): Promise<void> {
     await this.call(`revoke certificate ${certificate.id} of ${client.clientId}`, async () => {
@@ -205,7 +207,7 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
         await Promise.all(POLICY_KINDS.map((kind) => this.detach(kind, arn)));
       }
       await this.setCertificateStatus(certificate.id, 'INACTIVE');
-      await this.disconnect(client.clientId);
+      await this.disconnect(client.clientId, { keepSession: true });
     });
   }
 
@@ -388,10 +390,13 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
     }
   }
 
-  /** Closes the client's live MQTT connection, if it has one. */
-  private async disconnect(clientId: string): Promise<void> {
+  /**
+   * Closes the client's live MQTT connection, if it has one, and discards its persistent session
+   * (IoT Core's `cleanSession`) unless told to keep it.
+   */
+  private async disconnect(clientId: string, options: { keepSession?: boolean } = {}): Promise<void> {
     try {
-      await this.sdk.data.send(new DeleteConnectionCommand({ clientId, cleanSession: true }));
+      await this.sdk.data.send(new DeleteConnectionCommand({ clientId, cleanSession: options.keepSession !== true }));
     } catch (error) {
       // Not connected.
       if (!isAwsError(error, 'ResourceNotFoundException')) {

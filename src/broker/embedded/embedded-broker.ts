@@ -19,6 +19,7 @@ import { normalSerial } from './certificate-serial';
 import { ConnectionTokens } from './connection-tokens';
 import { addressPort, MQTT_WS_PATH, MqttListeners } from './listeners';
 import { INTERNAL_USERNAME, MqttHooks } from './mqtt-hooks';
+import { PersistentSessions } from './persistent-sessions';
 import { SessionRegistry } from './session-registry';
 import type { ChannelDefinition } from '../../domain/channel';
 import type { ClientRecord, ConnectionType } from '../../domain/client';
@@ -56,8 +57,10 @@ const PACKET_OVERHEAD_BYTES = 65_536 + 16;
  *   needs no broker-side state: `grant` and `channelsChanged` have nothing to do.
  * - Duplicate client id: the newest connection wins. Aedes closes the older session when a
  *   second CONNECT with the same id is accepted ([MQTT-3.1.4-2]).
- * - Delivery cost: no hook runs per delivered message, WebSocket frames are coalesced per
- *   packet, nothing is compressed, and a subscriber that stops reading is dropped at
+ * - Persistent sessions (clean session off): Aedes' own in-memory persistence, bounded,
+ *   expired and discarded on a ban by persistent-sessions.ts; lost on a restart.
+ * - Delivery cost: the one hook per delivered message (authorizeForward) returns at once for
+ *   clean sessions, WebSocket frames are coalesced per packet, nothing is compressed, and a subscriber that stops reading is dropped at
  *   MQTT_MAX_CLIENT_BUFFER_BYTES instead of stalling the fan-out (aedes-internals/).
  */
 export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
@@ -71,6 +74,8 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
   private readonly logger = new Logger(EmbeddedBroker.name);
   private readonly acl: BrokerAcl;
   private readonly listeners: MqttListeners;
+  /** Sessions kept for clients that connect with clean session off (API.md section 4). */
+  private readonly persistentSessions: PersistentSessions;
   private readonly internalSecret = randomBytes(32).toString('base64url');
 
   private aedes?: Aedes;
@@ -90,6 +95,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     super();
     this.acl = new BrokerAcl(new Topics(config.broker.topicPrefix), catalog);
     this.sessions = new SessionRegistry(clients, metrics);
+    this.persistentSessions = new PersistentSessions({ ...config.broker.sessions, metrics });
     this.sessions.onOpened((session) => {
       if (session.transport !== 'internal') {
         this.lifecycle({ kind: 'connected', clientId: session.clientId, transport: session.transport, time: new Date().toISOString() });
@@ -160,6 +166,8 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
       internalSecret: this.internalSecret,
       maxPayloadBytes: broker.maxPayloadBytes,
       shadowRequests: () => this.shadowRequests,
+      persistentSessions: this.persistentSessions.enabled,
+      forgetSubscription: (client, topic) => this.persistentSessions.forget(client, [topic]),
     });
     const aedes = await Aedes.createBroker({
       connectTimeout: 10_000,
@@ -172,8 +180,12 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
       authenticate: hooks.authenticate,
       authorizePublish: hooks.authorizePublish,
       authorizeSubscribe: hooks.authorizeSubscribe,
+      authorizeForward: this.persistentSessions.authorizeForward,
+      // Aedes' own in-memory persistence, bounded (persistent-sessions.ts).
+      persistence: this.persistentSessions.persistence,
     });
     this.aedes = aedes;
+    this.persistentSessions.attach(aedes);
     aedes.on('clientError', (client, error) => {
       this.sessions.connectionOf(client)?.closing('error');
       this.logger.debug(`MQTT client ${client.id ?? '?'} dropped: ${error.message}`);
@@ -196,6 +208,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
 
   private async stop(): Promise<void> {
     this.stopping = true;
+    this.persistentSessions.close();
     const serversClosed = this.listeners.close();
     const aedes = this.aedes;
     if (aedes !== undefined) {
@@ -264,9 +277,14 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     if (closed > 0) {
       this.logger.log(`closed ${closed} MQTT session(s) of ${client.clientId}`);
     }
+    // Un-banned later, the client starts afresh: nothing published during the ban is replayed.
+    await this.persistentSessions.discard(client.clientId, 'ban');
   }
 
-  /** The certificate is off the record, so CONNECTs with it are refused; this closes the sessions already using it. */
+  /**
+   * The certificate is off the record, so CONNECTs with it are refused; this closes the sessions already using it.
+   * A persistent session belongs to the client id, not to a credential: the client's other certificates resume it.
+   */
   async revokeCertificate(client: ClientRecord, certificate: { id: string }): Promise<void> {
     const serial = normalSerial(certificate.id);
     const closed = await this.sessions.closeWhere(
@@ -281,6 +299,8 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
   async revokePortalRights(client: ClientRecord): Promise<void> {
     const closed = await this.sessions.closeWhere((s) => s.clientId === client.clientId && s.portal, 'ban');
     this.metrics.forcedDisconnects.inc(closed);
+    // What a portal session subscribed to under `{prefix}/#` must not be replayed to a plain one.
+    await this.persistentSessions.discard(client.clientId, 'demotion');
     if (closed > 0) {
       this.logger.log(`closed ${closed} portal MQTT session(s) of ${client.clientId}`);
     }

@@ -39,6 +39,10 @@ export interface MqttHooksOptions {
   maxPayloadBytes: number;
   /** Answers clients' requests on their own shadow topics (the state module); set once the app wires it. */
   shadowRequests: () => ShadowRequestHandler | undefined;
+  /** Clients may keep a persistent session (clean session off); when false every session is clean. */
+  persistentSessions: boolean;
+  /** A subscription refused to a persistent session leaves the session (PersistentSessions.forget). */
+  forgetSubscription: (client: Client, topic: string) => void;
 }
 
 /**
@@ -47,18 +51,21 @@ export interface MqttHooksOptions {
  * - CONNECT: WebSocket clients present a connection token issued to their client id; TLS
  *   clients a certificate whose CN is their client id; internal-listener clients the
  *   per-process secret. Registered clients must exist and not be banned (a store read).
- *   Sessions are always clean (forced in preConnect): Aedes' in-memory persistence would
- *   keep QoS 1 messages of an offline persistent session without limit; clients
- *   resubscribe on reconnect instead (mqtt.js does so by itself).
+ *   Clients may keep a persistent session (clean session off; bounded and expired by
+ *   PersistentSessions); internal sessions, and everyone's when MQTT_SESSION_EXPIRY_SECONDS
+ *   is 0, are made clean in preConnect.
  * - SUBSCRIBE: the client's status is read again (one store read per SUBSCRIBE packet),
  *   then BrokerAcl. A null subscription answers SUBACK 0x80 without dropping the client.
+ *   Aedes runs this hook again for each subscription of a resumed persistent session; a
+ *   refused one is forgotten by the session.
  * - PUBLISH: MQTT 3.1.1 has no negative PUBACK, and Aedes answers an authorizePublish
  *   error by closing the connection (no error reaches the client, MQTT-3.3.5-2). That is
  *   also what AWS IoT does, so clients behave the same on both drivers. Retained flags are
  *   dropped from portal publishes: messages are events with a timestamp, and replaying the
  *   last one to every new subscriber would deliver stale events; it also keeps the retained
  *   store from growing with private topics.
- * - No hook runs per delivered message (authorizeForward stays Aedes' default).
+ * - Delivery: the only per-message hook is PersistentSessions.authorizeForward, which
+ *   returns at once for clean sessions.
  */
 export class MqttHooks {
   private readonly logger = new Logger('EmbeddedBroker');
@@ -73,7 +80,9 @@ export class MqttHooks {
       done(new Error('connection from an unknown listener'), false);
       return;
     }
-    packet.clean = true;
+    if (connection.transport === 'internal' || !this.options.persistentSessions) {
+      packet.clean = true;
+    }
     if (connection.transport === 'internal') {
       packet.clientId = `${INTERNAL_CLIENT_ID_PREFIX}${packet.clientId || randomUUID()}`;
     }
@@ -170,6 +179,7 @@ export class MqttHooks {
       (allowed) => {
         if (!allowed) {
           this.logger.debug(`refused subscription of ${session.clientId} to ${subscription.topic}`);
+          this.options.forgetSubscription(client, subscription.topic);
         }
         // A null subscription is Aedes' way to answer SUBACK 0x80 without dropping the client.
         done(null, allowed && !client.closed ? subscription : null);

@@ -3,6 +3,7 @@ import { Duplex } from 'node:stream';
 import type { Aedes, Client } from 'aedes';
 import { BufferList } from 'bl';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { SessionPersistence } from './session-persistence';
 
 /** The start-up self-check found an internal of Aedes, `ws` or mqtt-packet that a patch in this folder relies on changed. */
 export class BrokerInternalsError extends Error {
@@ -106,7 +107,7 @@ const WEBSOCKET_EXPECTATIONS: Expectation[] = [
  * itself off (the inbound packet-size guard, say) would be worse than none.
  */
 export async function checkInternals(aedes: Aedes): Promise<void> {
-  const failed = [...probeClient(aedes), ...check(WEBSOCKET_EXPECTATIONS, await probeWebSocket())];
+  const failed = [...probeClient(aedes), ...check(WEBSOCKET_EXPECTATIONS, await probeWebSocket()), ...(await probePersistence())];
   if (failed.length > 0) {
     throw new BrokerInternalsError(failed);
   }
@@ -150,6 +151,34 @@ function probeClient(aedes: Aedes): string[] {
   }
   conn.destroy();
   return failed;
+}
+
+/**
+ * session-persistence.ts: with room for one message, a second one queued for a client
+ * drops the first (the oldest unsent), and updating a message that is not queued resolves.
+ */
+async function probePersistence(): Promise<string[]> {
+  const internal = "aedes-persistence's memory persistence (outgoingStream in queue order, outgoingClearMessageId by message id)";
+  try {
+    let dropped = 0;
+    const persistence = new SessionPersistence({ maxQueued: 1, onDropped: () => (dropped += 1) });
+    const sub = { clientId: 'self-check' };
+    const packet = (counter: number) =>
+      ({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, dup: false, brokerId: 'b', brokerCounter: counter }) as never;
+    await persistence.outgoingEnqueueCombi([sub], packet(1));
+    // Sent (it has a message id now), so not the first unsent one: still the oldest.
+    await persistence.outgoingUpdate({ id: 'self-check' } as Client, { ...(packet(1) as object), messageId: 7 } as never);
+    await persistence.outgoingEnqueueCombi([sub], packet(2));
+    await persistence.outgoingUpdate({ id: 'self-check' } as Client, packet(3));
+    const left: Array<{ brokerCounter?: number }> = [];
+    for await (const queued of persistence.outgoingStream({ id: 'self-check' } as Client) as AsyncIterable<{ brokerCounter?: number }>) {
+      left.push(queued);
+    }
+    const holds = dropped === 1 && persistence.queuedFor('self-check') === 1 && left.length === 1 && left[0].brokerCounter === 2;
+    return holds ? [] : [internal];
+  } catch (error) {
+    return [`${internal}: ${error instanceof Error ? error.message : String(error)}`];
+  }
 }
 
 async function probeWebSocket(): Promise<Probe | Error> {
