@@ -51,6 +51,32 @@ describe('channels', () => {
     expectProblem(await request(t.url).put('/v1/admin/channels/bad').set(admin).send(body), 400, 'VALIDATION_FAILED');
   });
 
+  it('lists an invalid message schema together with the other invalid fields', async () => {
+    const res = await request(t.url)
+      .put('/v1/admin/channels/bad')
+      .set(admin)
+      .send({ types: ['MULTICAST'], maxMessageBytes: 0, rateLimit: { messages: 0, perSeconds: 10 }, messageSchema: { type: 12 } });
+    expectProblem(res, 400, 'VALIDATION_FAILED');
+    const fields = (res.body.errors as Array<{ field: string }>).map((e) => e.field);
+    expect(new Set(fields)).toEqual(new Set(['/types', '/maxMessageBytes', '/rateLimit/messages', '/messageSchema']));
+    expect(res.body.errors).toContainEqual({ field: '/messageSchema', message: expect.stringMatching(/schema is invalid/) });
+
+    // A schema that isn't an object is reported once, as such.
+    const notObject = await request(t.url).put('/v1/admin/channels/bad').set(admin).send({ types: ['BROADCAST'], messageSchema: 'object' });
+    expectProblem(notObject, 400, 'VALIDATION_FAILED');
+    expect(notObject.body.errors).toEqual([{ field: '/messageSchema', message: expect.stringMatching(/object/) }]);
+    // Beyond the schema limits: the same place, with the limit.
+    const properties = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`p${i}`, { type: 'string' }]));
+    const tooBig = await request(t.url).put('/v1/admin/channels/bad').set(admin).send({ types: ['BROADCAST'], clientSend: 'yes', messageSchema: { type: 'object', properties } });
+    expectProblem(tooBig, 400, 'VALIDATION_FAILED');
+    expect(tooBig.body.errors).toEqual(
+      expect.arrayContaining([
+        { field: '/clientSend', message: expect.any(String) },
+        { field: '/messageSchema', message: expect.stringMatching(/more than 500 objects/) },
+      ]),
+    );
+  });
+
   it('routes a channel over its communicationChannel, refuses chains and deleting a carrier', async () => {
     expect((await request(t.url).put('/v1/admin/channels/patches').set(admin).send({ types: ['BROADCAST', 'PRIVATE'], communicationChannel: 'news' })).status).toBe(201);
     expectProblem(await request(t.url).put('/v1/admin/channels/chain').set(admin).send({ types: ['BROADCAST'], communicationChannel: 'patches' }), 400, 'VALIDATION_FAILED');

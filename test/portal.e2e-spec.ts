@@ -19,6 +19,7 @@ interface BrowserElement {
 declare const document: {
   activeElement: unknown;
   cookie: string;
+  querySelector(selector: string): { textContent: string | null } | null;
   addEventListener(type: 'securitypolicyviolation', listener: (event: { violatedDirective: string; blockedURI: string }) => void): void;
 };
 declare const window: { violations?: string[]; scrollTo(x: number, y: number): void };
@@ -392,16 +393,20 @@ describe('admin portal (/portal) in headless Chromium', () => {
     expect(await page.getAttribute('#ch-max', 'aria-invalid')).toBe('true');
     expect(await page.textContent('#ch-rate-error')).toContain('Messages must not be less than 1');
     expect(await page.getAttribute('#ch-rate-messages', 'aria-invalid')).toBe('true');
+    // The schema (JSON, but not a JSON Schema) is reported in the same answer, on its own field.
+    expect(await page.textContent('#ch-schema-error')).toMatch(/schema is invalid/);
+    expect(await page.getAttribute('#ch-schema', 'aria-invalid')).toBe('true');
     expect(await page.textContent('#channel-form-error')).toContain('VALIDATION_FAILED');
     // The first invalid field gets the focus.
     expect(await page.evaluate(() => (document.activeElement as { id?: string } | null)?.id)).toBe('ch-max');
 
-    // Shape is fine now, but the schema isn't a JSON Schema: the service's message lands on that field.
+    // The other fields fixed: only the schema is left.
     await page.fill('#ch-max', '512');
     await page.fill('#ch-rate-messages', '3');
     await page.click('#channel-form button[type="submit"]');
-    await page.locator('#ch-schema-error').filter({ hasText: /./ }).waitFor();
-    expect(await page.textContent('#ch-max-error')).toBe('');
+    await page.waitForFunction(() => document.querySelector('#ch-max-error')?.textContent === '');
+    expect(await page.textContent('#ch-schema-error')).toMatch(/schema is invalid/);
+    expect(await page.textContent('#ch-rate-error')).toBe('');
     // Not JSON at all: caught in the page, no request.
     await page.fill('#ch-schema', '{"type": ');
     await page.click('#channel-form button[type="submit"]');

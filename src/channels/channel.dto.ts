@@ -13,9 +13,35 @@ import {
   Max,
   Min,
   ValidateNested,
+  type ValidationArguments,
+  ValidatorConstraint,
+  type ValidatorConstraintInterface,
+  Validate,
 } from 'class-validator';
 import { CHANNEL_NAME_PATTERN } from '../domain/ids';
 import { CHANNEL_TYPES, type ChannelDefinition, type ChannelType } from '../domain/channel';
+import { messageSchemaProblems } from './message-schemas';
+
+/**
+ * A message schema that compiles (a JSON Schema ajv accepts, within the size limits, with RE2 patterns).
+ * Checked with the other fields, so a 400 lists a bad schema together with every other invalid field.
+ * A value that isn't an object is left to IsObject.
+ */
+@ValidatorConstraint({ name: 'isMessageSchema' })
+class IsMessageSchema implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    return !isPlainObject(value) || messageSchemaProblems(value).length === 0;
+  }
+
+  defaultMessage(args: ValidationArguments): string {
+    const problems = isPlainObject(args.value) ? messageSchemaProblems(args.value) : [];
+    return problems.map((p) => p.message).join('; ') || 'is not a usable JSON Schema';
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024;
 export const MAX_MESSAGE_BYTES_LIMIT = 131_072;
@@ -80,6 +106,7 @@ export class PutChannelRequestDto {
   })
   @IsOptional()
   @IsObject()
+  @Validate(IsMessageSchema)
   messageSchema?: Record<string, unknown>;
 
   /** Per-client limit on client sends. */

@@ -9,7 +9,6 @@ import { ChannelRepository } from '../store/channel.repository';
 import { ClientRepository } from '../store/client.repository';
 import { ChannelCatalog } from '../store/channel-catalog';
 import { DEFAULT_MAX_MESSAGE_BYTES, PutChannelRequestDto, type SubscriptionResponseDto } from './channel.dto';
-import { MessageSchemas } from './message-schemas';
 import type { ChannelDefinition } from '../domain/channel';
 import { ChannelInUseError, ChannelNotFoundError, ClientBannedError, type FieldError, ValidationFailedError } from '../domain/errors';
 
@@ -20,7 +19,6 @@ export class ChannelsService {
   constructor(
     private readonly channels: ChannelRepository,
     private readonly catalog: ChannelCatalog,
-    private readonly schemas: MessageSchemas,
     private readonly broker: Broker,
     private readonly clients: ClientRepository,
     private readonly topics: Topics,
@@ -111,9 +109,6 @@ export class ChannelsService {
       if (!dependant.types.every((t) => dto.types.includes(t))) {
         errors.push({ field: '/types', message: `channel ${dependant.name} rides on ${name} and needs ${dependant.types.join(', ')}` });
       }
-    }
-    if (dto.messageSchema !== undefined) {
-      errors.push(...this.schemas.check(dto.messageSchema));
     }
     if (errors.length > 0) {
       throw new ValidationFailedError(`Channel ${name} is invalid.`, errors);

@@ -50,6 +50,37 @@ export class UnusableSchemaError extends Error {
 }
 
 /**
+ * Compiled schemas by schema text, shared by the DTO check (`IsMessageSchema`, which runs when a channel
+ * is saved) and `MessageSchemas`: a schema is compiled once, when it is saved, and its first message
+ * costs a function call. Compiling is pure (each schema gets its own Ajv instance), so one cache serves
+ * every application in the process.
+ */
+const compiledSchemas = new Map<string, ValidateFunction | UnusableSchemaError>();
+const logger = new Logger('MessageSchemas');
+
+function compileCached(schema: Record<string, unknown>): ValidateFunction | UnusableSchemaError {
+  const key = JSON.stringify(schema);
+  let compiled = compiledSchemas.get(key);
+  if (compiled === undefined) {
+    compiled = compileBounded(schema, key);
+    if (compiled instanceof UnusableSchemaError) {
+      logger.debug(`message schema refused: ${compiled.message}`);
+    }
+    if (compiledSchemas.size >= 1000) {
+      compiledSchemas.clear();
+    }
+    compiledSchemas.set(key, compiled);
+  }
+  return compiled;
+}
+
+/** Why `schema` isn't a usable message schema; empty when it is. */
+export function messageSchemaProblems(schema: Record<string, unknown>): SchemaProblem[] {
+  const compiled = compileCached(schema);
+  return compiled instanceof UnusableSchemaError ? compiled.problems : [];
+}
+
+/**
  * Channel message schemas, compiled once (at save time, and cached by schema
  * text), so checking a message costs a function call. Each schema gets its own
  * Ajv instance: an `$id` is then local to its schema, so re-saving a schema
@@ -57,13 +88,9 @@ export class UnusableSchemaError extends Error {
  */
 @Injectable()
 export class MessageSchemas {
-  private readonly logger = new Logger(MessageSchemas.name);
-  private readonly cache = new Map<string, ValidateFunction | UnusableSchemaError>();
-
   /** Compiles a schema; returns its problems when it isn't a usable JSON Schema. */
   check(schema: Record<string, unknown>): SchemaProblem[] {
-    const compiled = this.compile(schema);
-    return compiled instanceof UnusableSchemaError ? compiled.problems : [];
+    return messageSchemaProblems(schema);
   }
 
   /** Validates a parsed message against the channel's schema; an empty array means valid. */
@@ -71,27 +98,11 @@ export class MessageSchemas {
     if (channel.messageSchema === undefined) {
       return [];
     }
-    const validate = this.compile(channel.messageSchema);
+    const validate = compileCached(channel.messageSchema);
     if (validate instanceof UnusableSchemaError) {
       throw validate;
     }
     return validate(value) ? [] : describe(validate.errors);
-  }
-
-  private compile(schema: Record<string, unknown>): ValidateFunction | UnusableSchemaError {
-    const key = JSON.stringify(schema);
-    let compiled = this.cache.get(key);
-    if (compiled === undefined) {
-      compiled = compileBounded(schema, key);
-      if (compiled instanceof UnusableSchemaError) {
-        this.logger.debug(`message schema refused: ${compiled.message}`);
-      }
-      if (this.cache.size >= 1000) {
-        this.cache.clear();
-      }
-      this.cache.set(key, compiled);
-    }
-    return compiled;
   }
 }
 

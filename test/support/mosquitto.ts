@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +9,15 @@ export interface TlsIdentity {
   privateKeyPem: string;
 }
 
+/** The PEM files the mosquitto clients read. */
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
 /** Writes the PEMs to a private temp dir for the mosquitto clients. */
-export function writeIdentity(identity: TlsIdentity): { ca: string; cert: string; key: string } {
+export function writeIdentity(identity: TlsIdentity): TlsFiles {
   const dir = mkdtempSync(join(tmpdir(), 'wc-tls-'));
   const files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client.key') };
   writeFileSync(files.ca, identity.caCertificatePem);
@@ -19,8 +26,66 @@ export function writeIdentity(identity: TlsIdentity): { ca: string; cert: string
   return files;
 }
 
-function tlsArgs(port: number, clientId: string, files: { ca: string; cert: string; key: string }): string[] {
-  return ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv311', '--cafile', files.ca, '--cert', files.cert, '--key', files.key, '-i', clientId];
+/** mosquitto_sub / mosquitto_pub arguments for a mutual-TLS connection as `clientId` (MQTT 3.1.1). */
+export function tlsArgs(port: number, clientId: string, files: TlsFiles, host = '127.0.0.1'): string[] {
+  return ['-h', host, '-p', String(port), '-V', 'mqttv311', '--cafile', files.ca, '--cert', files.cert, '--key', files.key, '-i', clientId];
+}
+
+export interface MosquittoResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface MosquittoRun {
+  /** Settles when the client has exited and its output is complete. */
+  exit: Promise<MosquittoResult>;
+  /** Resolves once stdout matches (use -d for protocol events); rejects if the client exits first. */
+  waitFor(pattern: RegExp): Promise<void>;
+  kill(): void;
+}
+
+/**
+ * Runs a mosquitto client as a child process, never blocking this process's event loop (a test's
+ * broker often runs in it: a synchronous spawn would stall the very broker the client talks to).
+ * Output is line-buffered (piped stdout is block-buffered otherwise, hiding progress until exit).
+ * A ceiling kills it after `timeoutMs`.
+ */
+export function runMosquitto(command: 'mosquitto_sub' | 'mosquitto_pub', args: string[], timeoutMs = 60_000): MosquittoRun {
+  const child = spawn('stdbuf', ['-oL', '-eL', command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const watchers: Array<{ pattern: RegExp; resolve: () => void }> = [];
+  const check = (): void => {
+    for (const watcher of [...watchers]) {
+      if (watcher.pattern.test(stdout)) {
+        watchers.splice(watchers.indexOf(watcher), 1);
+        watcher.resolve();
+      }
+    }
+  };
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    check();
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const ceiling = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const exit = new Promise<MosquittoResult>((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(ceiling);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+  return {
+    exit,
+    waitFor: (pattern) =>
+      new Promise<void>((resolve, reject) => {
+        watchers.push({ pattern, resolve });
+        check();
+        void exit.then((result) => reject(new Error(`${command} exited (${result.code}) before ${pattern}: ${result.stdout}${result.stderr}`)));
+      }),
+    kill: () => child.kill(),
+  };
 }
 
 /** A running `mosquitto_sub` over mutual TLS. */
@@ -45,7 +110,7 @@ export class MosquittoSub {
   }
 
   /** Starts it and waits for its SUBACK (it runs with -d to print protocol events). */
-  static async start(port: number, clientId: string, files: { ca: string; cert: string; key: string }, topic: string): Promise<MosquittoSub> {
+  static async start(port: number, clientId: string, files: TlsFiles, topic: string): Promise<MosquittoSub> {
     const child = spawn('stdbuf', ['-oL', '-eL', 'mosquitto_sub', ...tlsArgs(port, clientId, files), '-t', topic, '-d', '--keepalive', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const sub = new MosquittoSub(child);
     const deadline = Date.now() + 30_000;
@@ -83,8 +148,18 @@ export class MosquittoSub {
   }
 }
 
-/** Runs `mosquitto_pub` once; returns its exit status and output. */
-export function mosquittoPub(port: number, clientId: string, files: { ca: string; cert: string; key: string }, topic: string, message: string): { status: number | null; output: string } {
-  const result = spawnSync('mosquitto_pub', [...tlsArgs(port, clientId, files), '-t', topic, '-m', message, '-d'], { encoding: 'utf8', timeout: 60_000 });
-  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+/**
+ * Runs `mosquitto_pub` once over mutual TLS (QoS 1 unless `extra` says otherwise: it exits 0 only once
+ * the broker acknowledged); resolves with its exit status and output. Non-blocking (see runMosquitto).
+ */
+export async function mosquittoPub(
+  port: number,
+  clientId: string,
+  files: TlsFiles,
+  topic: string,
+  message: string,
+  extra: string[] = ['-q', '1'],
+): Promise<{ status: number | null; output: string }> {
+  const result = await runMosquitto('mosquitto_pub', [...tlsArgs(port, clientId, files), '-t', topic, '-m', message, '-d', ...extra]).exit;
+  return { status: result.code, output: `${result.stdout}${result.stderr}` };
 }

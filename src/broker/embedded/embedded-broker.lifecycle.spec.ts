@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { loadConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { EmbeddedBroker } from './embedded-broker';
 import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../test/support/fakes';
+import { runMosquitto, tlsArgs as mosquittoTlsArgs } from '../../../test/support/mosquitto';
 import {
   type BrokerHarness,
   collect,
@@ -221,25 +222,10 @@ describe('EmbeddedBroker lifecycle', () => {
       writeFileSync(files.key, issued.privateKeyPem!, { mode: 0o600 });
     });
 
-    const tlsArgs = (clientId: string): string[] => [
-      '-h',
-      'localhost',
-      '-p',
-      String(h.tlsPort),
-      '--cafile',
-      files.ca,
-      '--cert',
-      files.cert,
-      '--key',
-      files.key,
-      '-i',
-      clientId,
-      '-V',
-      'mqttv311',
-    ];
+    const tlsArgs = (clientId: string): string[] => mosquittoTlsArgs(h.tlsPort, clientId, files, 'localhost');
 
     it('mosquitto_sub receives a broadcast', async () => {
-      const sub = run('mosquitto_sub', [...tlsArgs('dev-1'), '-t', news, '-C', '1', '-W', '10', '-d']);
+      const sub = runMosquitto('mosquitto_sub', [...tlsArgs('dev-1'), '-t', news, '-C', '1', '-W', '10', '-d']);
       await sub.waitFor(/Subscribed \(mid: \d+\): 0/);
 
       await h.broker.publish(news, Buffer.from('{"Channel":"news","Message":"hi"}'));
@@ -250,11 +236,11 @@ describe('EmbeddedBroker lifecycle', () => {
     });
 
     it('mosquitto_sub gets SUBACK 0x80 for a wildcard, and is refused under another client id', async () => {
-      const wildcard = await run('mosquitto_sub', [...tlsArgs('dev-1'), '-t', `${PREFIX}/#`, '-C', '1', '-W', '3', '-d']).exit;
+      const wildcard = await runMosquitto('mosquitto_sub', [...tlsArgs('dev-1'), '-t', `${PREFIX}/#`, '-C', '1', '-W', '3', '-d']).exit;
       expect(wildcard.stdout).toMatch(/Subscribed \(mid: \d+\): 128/);
 
       h.clients.seed('dev-2', { connectionType: 'OPENSSL' });
-      const borrowed = await run('mosquitto_sub', [...tlsArgs('dev-2'), '-t', news, '-C', '1', '-W', '3']).exit;
+      const borrowed = await runMosquitto('mosquitto_sub', [...tlsArgs('dev-2'), '-t', news, '-C', '1', '-W', '3']).exit;
       expect(borrowed.code).not.toBe(0);
       expect(borrowed.stderr).toMatch(/not authori[sz]ed/i);
     });
@@ -265,7 +251,7 @@ describe('EmbeddedBroker lifecycle', () => {
       await expect(suback(watcher, `${PREFIX}/#`)).resolves.toEqual([0]);
       const seen = collect(watcher);
 
-      await run('mosquitto_pub', [...tlsArgs('dev-1'), '-t', news, '-m', 'forged', '-q', '1']).exit;
+      await runMosquitto('mosquitto_pub', [...tlsArgs('dev-1'), '-t', news, '-m', 'forged', '-q', '1']).exit;
       await h.broker.publish(news, Buffer.from('marker'));
 
       await waitForCount(seen, 1);
@@ -274,7 +260,7 @@ describe('EmbeddedBroker lifecycle', () => {
 
     it('refuses a banned device', async () => {
       await h.clients.setStatus('dev-1', { status: 'BANNED', now: new Date().toISOString() });
-      const result = await run('mosquitto_sub', [...tlsArgs('dev-1'), '-t', news, '-C', '1', '-W', '3']).exit;
+      const result = await runMosquitto('mosquitto_sub', [...tlsArgs('dev-1'), '-t', news, '-C', '1', '-W', '3']).exit;
       expect(result.code).not.toBe(0);
       expect(result.stderr).toMatch(/not authori[sz]ed/i);
       await expect(
@@ -289,46 +275,6 @@ describe('EmbeddedBroker lifecycle', () => {
     });
   });
 });
-
-interface Run {
-  exit: Promise<{ code: number | null; stdout: string; stderr: string }>;
-  waitFor(pattern: RegExp): Promise<void>;
-}
-
-/** Runs a mosquitto client with line-buffered output (piped stdout is block-buffered otherwise, hiding progress until exit). */
-function run(command: string, args: string[]): Run {
-  const child = spawn('stdbuf', ['-oL', '-eL', command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const watchers: Array<{ pattern: RegExp; resolve: () => void }> = [];
-  const check = (): void => {
-    for (const watcher of [...watchers]) {
-      if (watcher.pattern.test(stdout)) {
-        watchers.splice(watchers.indexOf(watcher), 1);
-        watcher.resolve();
-      }
-    }
-  };
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-    check();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.once('close', (code) => resolve({ code, stdout, stderr })),
-  );
-  return {
-    exit,
-    waitFor: (pattern) =>
-      new Promise<void>((resolve, reject) => {
-        watchers.push({ pattern, resolve });
-        check();
-        void exit.then((result) =>
-          reject(new Error(`${command} exited (${result.code}) before ${pattern}: ${result.stdout}${result.stderr}`)),
-        );
-      }),
-  };
-}
 
 function listenOn(port: number): Promise<Server> {
   return new Promise((resolve) => {
