@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- [--quick] [--sizes=1000,5000,10000] [http] [fanout] [ban] [registration] [startup] [state] [history]]`
+ * `npm run bench [-- [--quick] [--sizes=1000,5000,10000] [http] [fanout] [ban] [registration] [startup] [state] [eventsout] [history]]`
  *
  * Every figure is measured next to a baseline run in the same invocation and
  * reported as a ratio; one table goes to stdout at the end, progress to stderr.
@@ -14,6 +14,7 @@
  *   the service's own CertificateAuthority (@peculiar/x509) in this process.
  * - startup: spawn → first 200 of /health/ready, against bare Fastify's spawn → first 200.
  * - state: state updates/s against bare Fastify, and the delta's end-to-end latency (bench/state.ts).
+ * - eventsout: client sends/s with outbound events on (RabbitMQ, embedded MQTT) against events off (bench/events-out.ts).
  * - history: broadcast on a history channel against one without, and listChannelMessages of 100
  *   messages at 50 concurrent readers (bench/history.ts).
  */
@@ -39,11 +40,12 @@ import {
   sortNumbers,
   TOPIC_PREFIX,
 } from './lib';
+import { benchEventsOut } from './events-out';
 import { benchHistory } from './history';
 import { benchState } from './state';
 import type { SubscriberSpec, WorkerCommand, WorkerReply } from './subscriber-worker';
 
-const SUITES = ['http', 'fanout', 'ban', 'registration', 'startup', 'state', 'history'] as const;
+const SUITES = ['http', 'fanout', 'ban', 'registration', 'startup', 'state', 'eventsout', 'history'] as const;
 type Suite = (typeof SUITES)[number];
 
 const args = process.argv.slice(2);
@@ -768,6 +770,9 @@ async function main(): Promise<void> {
         break;
       case 'state':
         await benchState({ seconds: HTTP_SECONDS, deltas: QUICK ? 100 : 500, row, fmt });
+        break;
+      case 'eventsout':
+        await benchEventsOut({ seconds: HTTP_SECONDS, rounds: QUICK ? 1 : 3, row, fmt });
         break;
       case 'history':
         await benchHistory({ seconds: HTTP_SECONDS, rounds: QUICK ? 1 : 3, row, fmt });

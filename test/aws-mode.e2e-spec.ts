@@ -6,7 +6,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { Aedes } from 'aedes';
 import request from 'supertest';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import { OutboundEvents } from '../src/events/out/outbound-events';
 import { freePort } from './support/service-process';
 import { expectProblem, TestApp } from './support/test-app';
 
@@ -106,9 +109,80 @@ function iotDouble(calls: Call[]): Server {
   });
 }
 
+/**
+ * IoT Core's MQTT-over-WebSocket side, as far as lifecycle events go: an Aedes broker on
+ * ws://…/mqtt that records the upgrade URL (the SigV4 presigned query) and the client ids, and
+ * publishes lifecycle messages the way IoT Core does.
+ */
+class LifecycleDouble {
+  readonly upgrades: string[] = [];
+  readonly clientIds: string[] = [];
+  readonly subscriptions: string[] = [];
+
+  private constructor(
+    readonly aedes: Aedes,
+    private readonly server: Server,
+    private readonly wss: WebSocketServer,
+  ) {}
+
+  static async start(): Promise<LifecycleDouble> {
+    const aedes = await Aedes.createBroker();
+    const server = createServer();
+    const wss = new WebSocketServer({ server, path: '/mqtt' });
+    const double = new LifecycleDouble(aedes, server, wss);
+    wss.on('connection', (socket, req) => {
+      double.upgrades.push(req.url ?? '');
+      aedes.handle(createWebSocketStream(socket));
+    });
+    aedes.on('client', (client) => double.clientIds.push(client.id));
+    aedes.on('subscribe', (subscriptions) => double.subscriptions.push(...subscriptions.map((s) => s.topic)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return double;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${(this.server.address() as { port: number }).port}/mqtt`;
+  }
+
+  /** A lifecycle message with the fields AWS documents (AWS IoT developer guide, "Lifecycle events"). */
+  async lifecycle(
+    eventType: 'connected' | 'disconnected',
+    clientId: string,
+    versionNumber: number,
+    disconnect: { disconnectReason?: string; clientInitiatedDisconnect?: boolean } = {},
+  ): Promise<void> {
+    const body = {
+      clientId,
+      timestamp: Date.now(),
+      eventType,
+      sessionIdentifier: `00000000-0000-4000-8000-${String(versionNumber).padStart(12, '0')}`,
+      principalIdentifier: '123456789012/AIDAEXAMPLE:CognitoIdentityCredentials',
+      ...(eventType === 'disconnected' ? { clientInitiatedDisconnect: false, ...disconnect } : { ipAddress: '192.0.2.10' }),
+      versionNumber,
+    };
+    await new Promise<void>((resolve, reject) =>
+      this.aedes.publish(
+        { cmd: 'publish', topic: `$aws/events/presence/${eventType}/${clientId}`, payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false, dup: false },
+        (error) => (error ? reject(error) : resolve()),
+      ),
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const client of this.wss.clients) {
+      client.terminate();
+    }
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    this.wss.close();
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
 describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double)', () => {
   let dynalite: ChildProcess;
   let double: Server;
+  let lifecycle: LifecycleDouble;
   const calls: Call[] = [];
   let t: TestApp;
   let admin: { Authorization: string };
@@ -119,6 +193,7 @@ describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double
     dynalite = spawn(process.execPath, [join(__dirname, '..', 'node_modules', 'dynalite', 'cli.js'), '--port', String(dynamoPort), '--createTableMs', '0'], { stdio: 'ignore' });
     double = iotDouble(calls);
     await new Promise<void>((resolve) => double.listen(0, '127.0.0.1', resolve));
+    lifecycle = await LifecycleDouble.start();
     const iotUrl = `http://127.0.0.1:${(double.address() as { port: number }).port}`;
     // The SDK reads credentials and endpoint overrides from the environment itself (default chain).
     const env = { ...AWS_ENV, AWS_ENDPOINT_URL_IOT: iotUrl, AWS_ENDPOINT_URL_IOT_DATA_PLANE: iotUrl };
@@ -145,6 +220,8 @@ describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double
         DYNAMODB_TABLE_PREFIX: 'e2e-',
         AUTH_JWT_SECRET: 'an-e2e-shared-secret-of-at-least-32-chars',
         TOPIC_PREFIX: 'mygame/prod',
+        // The lifecycle subscription's endpoint override (production: wss://<data endpoint>/mqtt).
+        IOT_MQTT_URL: lifecycle.url,
       },
     });
     admin = t.auth('root', 'admin');
@@ -161,6 +238,7 @@ describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double
     }
     double?.closeAllConnections();
     await new Promise((resolve) => double?.close(resolve));
+    await lifecycle?.stop();
     dynalite?.kill();
   });
 
@@ -362,5 +440,62 @@ describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double
     }
     expect((await request(t.url).get('/v1/admin/users').set(admin)).status).toBe(200);
     expect((await request(t.url).get('/health/ready')).status).toBe(200);
+  });
+
+  it('hears IoT lifecycle events (MQTT over WebSocket, SigV4-presigned with its own credentials): presence and client.connected / client.disconnected', async () => {
+    const player = 'eu-west-1:0c1a8e2d-2222-4222-8333-444455556666';
+    expect((await request(t.url).post('/v1/registrations').set(t.auth(player)).send({ connectionType: 'WEBSOCKET' })).status).toBe(201);
+    const deadline = Date.now() + 20_000;
+    while (lifecycle.subscriptions.length < 2) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(lifecycle.subscriptions.sort()).toEqual(['$aws/events/presence/connected/+', '$aws/events/presence/disconnected/+']);
+    expect(lifecycle.clientIds[0]).toMatch(/^webcommunicator-lifecycle-/);
+    const query = new URL(lifecycle.upgrades[0], 'ws://x').searchParams;
+    expect(query.get('X-Amz-Algorithm')).toBe('AWS4-HMAC-SHA256');
+    expect(query.get('X-Amz-Credential')).toMatch(/^AKIDE2ETEST\/\d{8}\/eu-west-1\/iotdevicegateway\/aws4_request$/);
+    expect(query.get('X-Amz-SignedHeaders')).toBe('host');
+    expect(query.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+
+    const emitted: Array<{ type: string; clientId: string; fields: unknown; id?: string }> = [];
+    const outbound = t.app.get(OutboundEvents);
+    const emit = jest.spyOn(outbound, 'emit').mockImplementation((type, clientId, fields, id) => {
+      emitted.push({ type, clientId, fields, id });
+    });
+    const presence = async (): Promise<{ connected: boolean; lastSeenAt?: string }> =>
+      (await request(t.url).get(`/v1/presence?clientId=${encodeURIComponent(player)}`).set(t.auth('svc', 'service'))).body.clients[0];
+    const until = async (what: string, predicate: () => boolean | Promise<boolean>): Promise<void> => {
+      const end = Date.now() + 20_000;
+      while (!(await predicate())) {
+        if (Date.now() > end) {
+          throw new Error(`timed out waiting for ${what}: ${JSON.stringify(emitted)}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    };
+    try {
+      await lifecycle.lifecycle('connected', player, 1);
+      await until('connected', async () => (await presence()).connected);
+      // IoT may deliver a message twice: the same event id both times (consumers drop the repeat).
+      await lifecycle.lifecycle('connected', player, 1);
+      await until('two connected events', () => emitted.length === 2);
+      expect(emitted[0]).toEqual({ type: 'client.connected', clientId: player, fields: { transport: 'aws-iot' }, id: expect.any(String) });
+      expect(emitted[1].id).toBe(emitted[0].id);
+
+      // A second connection replaces the first; IoT's disconnect of the old one may come after the new connect.
+      await lifecycle.lifecycle('connected', player, 2);
+      await lifecycle.lifecycle('disconnected', player, 1, { disconnectReason: 'DUPLICATE_CLIENTID' });
+      await until('the takeover', () => emitted.length === 4);
+      expect(emitted[3]).toEqual(expect.objectContaining({ type: 'client.disconnected', fields: { reason: 'takeover' } }));
+      expect((await presence()).connected).toBe(true);
+
+      await lifecycle.lifecycle('disconnected', player, 2, { disconnectReason: 'MQTT_KEEP_ALIVE_TIMEOUT' });
+      await until('disconnected', async () => !(await presence()).connected);
+      expect(emitted[4]).toEqual(expect.objectContaining({ type: 'client.disconnected', clientId: player, fields: { reason: 'timeout' } }));
+      expect((await presence()).lastSeenAt).toEqual(expect.any(String));
+    } finally {
+      emit.mockRestore();
+    }
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './support/service-process';
+import { freePort, ServiceProcess } from './support/service-process';
 
 /** What a person sees of the built service and CLI on start-up (issue 19): the output, not the behaviour. */
 const root = join(__dirname, '..');
@@ -108,6 +108,25 @@ describe('start-up output', () => {
     expect(lines.filter((l) => (JSON.parse(l) as { msg?: string }).msg === 'Web Communicator ready')).toHaveLength(1);
     expect(run.stdout).not.toContain('API docs');
     expect(run.stdout).not.toMatch(/Mapped \{|RouterExplorer|RoutesResolver/);
+  });
+
+  it.each([
+    ['json', /"statusCode":401[^\n]*"code":"UNAUTHORIZED"|"code":"UNAUTHORIZED"[^\n]*"statusCode":401/],
+    ['pretty', /GET \/v1\/channels 401 UNAUTHORIZED/],
+  ])('a 4xx request is logged with its problem code (LOG_FORMAT=%s)', async (format, line) => {
+    const service = await ServiceProcess.start({ LOG_LEVEL: 'info', LOG_FORMAT: format });
+    try {
+      expect((await fetch(`${service.url}/v1/channels`)).status).toBe(401);
+      // The request line is written once the response is sent: wait for it (a ceiling, not a wait).
+      const deadline = Date.now() + 30_000;
+      while (!line.test(service.logs) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(service.logs).toMatch(line);
+    } finally {
+      service.kill('SIGTERM');
+      await service.exited;
+    }
   });
 
   it('npm run token -- --help prints usage and exits 0', async () => {

@@ -59,6 +59,13 @@ export class AppConfig {
       maxAttempts: number;
       /** PEM file returned to OPENSSL registrations as `caCertificatePem` (e.g. Amazon Root CA 1); omitted when unset. */
       rootCaFile?: string;
+      /** Subscribe to IoT Core's lifecycle events (presence, `client.connected` / `client.disconnected`). */
+      lifecycleEvents: boolean;
+      /**
+       * Where the lifecycle subscription connects (MQTT over WebSocket), overriding
+       * `wss://<data endpoint>/mqtt`; for a local IoT double (ws:) or a proxy.
+       */
+      mqttUrl?: string;
       /** Region the Cognito identity pool lives in (for WEBSOCKET policy attachment). */
     };
   };
@@ -290,6 +297,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
         policyPrefix: r.string('IOT_POLICY_PREFIX', 'WebCommunicator', /^[A-Za-z0-9_-]{1,64}$/, 'expected [A-Za-z0-9_-]{1,64}'),
         maxAttempts: r.int('IOT_MAX_ATTEMPTS', 4, 1, 10),
         rootCaFile: r.optional('IOT_ROOT_CA_FILE'),
+        lifecycleEvents: r.bool('IOT_LIFECYCLE_EVENTS', true),
+        mqttUrl: r.url('IOT_MQTT_URL', ['ws:', 'wss:']),
       },
     },
     store: {

@@ -24,6 +24,8 @@ export function awsConfig(env: Record<string, string> = {}): AppConfig {
     AUTH_AUDIENCE: 'web-communicator',
     TOPIC_PREFIX: 'mygame/prod',
     IOT_POLICY_PREFIX: 'WebComm',
+    // The driver specs test IoT's control and data planes; lifecycle events have their own (aws-lifecycle).
+    IOT_LIFECYCLE_EVENTS: 'false',
     ...env,
   });
 }

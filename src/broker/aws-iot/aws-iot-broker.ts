@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
   AttachPolicyCommand,
@@ -18,6 +19,7 @@ import type { StateRepository } from '../../store/state.repository';
 import { describeAwsError, isAwsError } from './aws-errors';
 import { AwsIotShadows } from './aws-iot-shadows';
 import { createIotClients, describeDataEndpoint, type IotClients } from './iot-clients';
+import { LifecycleSubscriber } from './lifecycle-events';
 import { buildPolicies, POLICY_KINDS, type PolicyKind, policyName, PolicyTooLargeError, serializePolicy } from './policies';
 import { syncPolicy } from './policy-sync';
 import type { ChannelDefinition } from '../../domain/channel';
@@ -26,6 +28,8 @@ import { BrokerRulesTooLargeError, BrokerUnavailableError, DomainError, Validati
 
 /** How long a readiness answer is reused, so probes don't spend IoT's DescribeEndpoint rate. */
 const HEALTH_TTL_MS = 10_000;
+/** MQTT client ids of the service's lifecycle subscriptions (the IAM policy allows exactly these). */
+export const LIFECYCLE_CLIENT_PREFIX = 'webcommunicator-lifecycle-';
 const HEALTH_TIMEOUT_MS = 3_000;
 /** Cognito identity ids: `<region>:<uuid>` (the Cognito IdentityId pattern). */
 const COGNITO_IDENTITY_ID = /^[\w-]+:[0-9a-f-]+$/;
@@ -55,6 +59,7 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
   private health?: { checkedAt: number; result: Promise<void> };
   private rootCaPem?: string;
   private readonly shadows: AwsIotShadows;
+  private lifecycle?: LifecycleSubscriber;
 
   constructor(
     private readonly config: AppConfig,
@@ -71,8 +76,9 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
     this.policyNames = { Player: policyName(prefix, 'Player'), Device: policyName(prefix, 'Device'), Portal: policyName(prefix, 'Portal') };
   }
 
-  /** Brings the IoT policies in line with the channel table before the app serves. */
+  /** Brings the IoT policies in line with the channel table before the app serves; starts hearing lifecycle events. */
   async onApplicationBootstrap(): Promise<void> {
+    this.startLifecycleEvents();
     const rootCaFile = this.config.broker.iot.rootCaFile;
     if (rootCaFile !== undefined) {
       this.rootCaPem = await readFile(rootCaFile, 'utf8');
@@ -89,11 +95,35 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
     }
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
+    await this.lifecycle?.stop();
     if (this.ownsSdk) {
       this.sdk.iot.destroy();
       this.sdk.data.destroy();
     }
+  }
+
+  /**
+   * Presence and `client.connected` / `client.disconnected` come from IoT Core's lifecycle events
+   * (API.md section 7), heard with the service's own IAM credentials over MQTT/WebSocket (SigV4).
+   * Every instance hears every event; the events carry the same id everywhere.
+   */
+  private startLifecycleEvents(): void {
+    const { iot } = this.config.broker;
+    if (!iot.lifecycleEvents || this.lifecycle !== undefined) {
+      return;
+    }
+    this.lifecycle = new LifecycleSubscriber({
+      url: async () => iot.mqttUrl ?? `wss://${iot.dataEndpoint ?? (await describeDataEndpoint(this.sdk.iot))}/mqtt`,
+      region: this.config.aws.region,
+      clientId: `${LIFECYCLE_CLIENT_PREFIX}${randomUUID()}`,
+      onEvent: (event) => {
+        for (const error of this.clientLifecycle(event)) {
+          this.logger.error(`client lifecycle listener failed: ${describeAwsError(error)}`);
+        }
+      },
+    });
+    this.lifecycle.start();
   }
 
   async publish(topic: string, payload: Buffer, options?: PublishOptions): Promise<void> {

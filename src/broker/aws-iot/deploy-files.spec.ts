@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { loadConfig } from '../../config/app-config';
 import type { DynamoConnection } from '../../store/dynamodb/dynamo-connection';
 import { STATUS_INDEX, tableDefinitions } from '../../store/dynamodb/tables';
+import { LIFECYCLE_CLIENT_PREFIX } from './aws-iot-broker';
+import { LIFECYCLE_TOPICS } from './lifecycle-events';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const DRIVER_DIR = __dirname;
@@ -102,6 +104,15 @@ describe('deploy files', () => {
       expect(resourcesOf('iot:CreatePolicyVersion')).toEqual(['arn:aws:iot:${AWS::Region}:${AWS::AccountId}:policy/${IotPolicyPrefix}-*']);
       expect(resourcesOf('iot:DeleteConnection')).toEqual(['arn:aws:iot:${AWS::Region}:${AWS::AccountId}:client/*']);
       expect(actions.has('iot:*')).toBe(false);
+    });
+
+    it('lets the lifecycle subscription connect as its own client ids and read the two lifecycle topics, nothing more', () => {
+      const resourcesOf = (action: string): string[] =>
+        allowed.filter((s) => list(s.Action).includes(action)).flatMap((s) => list(s.Resource));
+      const arn = 'arn:aws:iot:${AWS::Region}:${AWS::AccountId}';
+      expect(resourcesOf('iot:Connect')).toEqual([`${arn}:client/${LIFECYCLE_CLIENT_PREFIX}*`]);
+      expect(resourcesOf('iot:Subscribe')).toEqual(LIFECYCLE_TOPICS.map((t) => `${arn}:topicfilter/${t.replace('+', '*')}`));
+      expect(resourcesOf('iot:Receive')).toEqual(LIFECYCLE_TOPICS.map((t) => `${arn}:topic/${t.replace('+', '*')}`));
     });
 
     it('allows the DynamoDB calls on the two tables and the ByStatus index only', () => {

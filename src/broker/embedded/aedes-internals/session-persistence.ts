@@ -34,10 +34,9 @@ function byId(clientId: string): Client {
  *   for expiry and bans;
  * - `outgoingUpdate` no longer fails when the message is not in the queue. The
  *   memory persistence throws "no such packet" then, and Aedes answers that by
- *   closing the client: it happens to a message dropped by the bound on its way
- *   to an online client, and in stock Aedes to every QoS 1 message delivered to
- *   a persistent session's QoS 0 subscription (which is never queued). The
- *   message is sent anyway, untracked (as QoS 0 would be).
+ *   closing the client: it would happen to a message the bound dropped while it
+ *   was on its way to an online client (Aedes updates the queued copy just
+ *   before writing). The message is sent anyway, untracked.
  *
  * Everything else (subscriptions, the queue's order, replay on reconnect, PUBACK
  * handling) is Aedes' and aedes-persistence's own. self-check.ts verifies at

@@ -1,0 +1,102 @@
+/**
+ * The `eventsout` suite: what outbound events (API.md section 7) cost a client send.
+ * autocannon POST /v1/channels/{bench}/messages (each accepted send emits `client.message`)
+ * against the same service started with EVENTS_TRANSPORT=none, in the same invocation, rounds
+ * interleaved (off, on, off, on, ...), median ratio reported. Two transports:
+ * - rmq: RabbitMQ (TEST_RABBITMQ_URL, default amqp://guest:guest@127.0.0.1:5672), a fresh
+ *   exchange with one durable queue bound to it (capped, deleted at the end), so RabbitMQ
+ *   persists and confirms every event;
+ * - mqtt: the embedded broker's internal namespace (the embedded default).
+ * Target: the events-on rate is at least 0.9× the events-off rate (< 10 % cost).
+ */
+import { randomUUID } from 'node:crypto';
+import amqp from 'amqplib';
+import autocannon from 'autocannon';
+import { BENCH_CHANNEL, postJson, progress, Service } from './lib';
+
+export interface EventsOutBenchOptions {
+  seconds: number;
+  rounds: number;
+  row: (suite: string, metric: string, value: string, baseline: string, ratio: number, target?: { text: string; ok: boolean }) => void;
+  fmt: (value: number, digits?: number) => string;
+}
+
+const CONNECTIONS = 100;
+const TARGET = 0.9;
+const RABBITMQ_URL = process.env.TEST_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+async function sendRate(service: Service, seconds: number): Promise<{ rps: number; non2xx: number }> {
+  const token = service.token('bench-sender');
+  const result = await autocannon({
+    url: `${service.url}/v1/channels/${BENCH_CHANNEL}/messages`,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ message: JSON.stringify({ kind: 'bench', text: 'x'.repeat(100) }) }),
+  });
+  return { rps: result.requests.average, non2xx: result.non2xx + result.errors + result.timeouts };
+}
+
+async function started(env: Record<string, string>): Promise<Service> {
+  const service = await Service.start({ env });
+  await postJson(`${service.url}/v1/registrations`, service.token('bench-sender'), { connectionType: 'WEBSOCKET' });
+  // Warm-up.
+  await sendRate(service, 1);
+  return service;
+}
+
+export async function benchEventsOut({ seconds, rounds, row, fmt }: EventsOutBenchOptions): Promise<void> {
+  const exchange = `bench-events-out-${randomUUID().slice(0, 8)}`;
+  const queue = `${exchange}.all`;
+  const connection = await amqp.connect(RABBITMQ_URL);
+  const channel = await connection.createChannel();
+  await channel.assertExchange(exchange, 'topic', { durable: true });
+  await channel.assertQueue(queue, { durable: true, arguments: { 'x-max-length': 200_000 } });
+  await channel.bindQueue(queue, exchange, '#');
+  try {
+    const variants: Array<{ name: string; env: Record<string, string> }> = [
+      { name: 'rmq', env: { EVENTS_TRANSPORT: 'rmq', EVENTS_URL: RABBITMQ_URL, EVENTS_QUEUE: `${exchange}.in`, EVENTS_EXCHANGE: exchange } },
+      { name: 'mqtt', env: { EVENTS_TRANSPORT: 'mqtt' } },
+    ];
+    progress('eventsout: starting the service with events off');
+    const off = await started({ EVENTS_TRANSPORT: 'none' });
+    try {
+      for (const variant of variants) {
+        progress(`eventsout: starting the service with EVENTS_TRANSPORT=${variant.name}`);
+        const on = await started(variant.env);
+        try {
+          const pairs: Array<{ on: number; off: number; non2xx: number }> = [];
+          for (let round = 1; round <= rounds; round += 1) {
+            const base = await sendRate(off, seconds);
+            const got = await sendRate(on, seconds);
+            progress(`eventsout: ${variant.name} round ${round}/${rounds}: ${fmt(got.rps)} (on) vs ${fmt(base.rps)} (off) req/s`);
+            pairs.push({ on: got.rps, off: base.rps, non2xx: got.non2xx + base.non2xx });
+          }
+          const median = pairs.sort((a, b) => a.on / a.off - b.on / b.off)[Math.floor(pairs.length / 2)];
+          const ratio = median.on / median.off;
+          row('eventsout', `sendClientMessage req/s, events on (${variant.name}) vs off${rounds > 1 ? ` (median of ${rounds})` : ''}`, fmt(median.on), fmt(median.off), ratio, {
+            text: `≥ ${fmt(TARGET, 2)}×`,
+            ok: ratio >= TARGET,
+          });
+          const errors = pairs.reduce((sum, p) => sum + p.non2xx, 0);
+          if (errors > 0) {
+            row('eventsout', `${variant.name}: non-2xx / errors`, String(errors), '', NaN);
+          }
+        } finally {
+          await on.stop();
+        }
+      }
+    } finally {
+      await off.stop();
+    }
+    const received = (await channel.checkQueue(queue)).messageCount;
+    progress(`eventsout: the bound queue holds ${fmt(received)} client.message events`);
+  } finally {
+    await channel.deleteQueue(queue).catch(() => undefined);
+    await channel.deleteQueue(`${exchange}.in`).catch(() => undefined);
+    await channel.deleteQueue(`${exchange}.in.dlq`).catch(() => undefined);
+    await channel.deleteExchange(exchange).catch(() => undefined);
+    await connection.close().catch(() => undefined);
+  }
+}
