@@ -1,5 +1,5 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Header, Param, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { Caller } from '../common/auth/auth.decorators';
 import type { ApiCaller } from '../common/auth/api-caller';
 import { ChannelMessagesResponseDto, DEFAULT_HISTORY_LIMIT, ListChannelMessagesQueryDto } from './history.dto';
@@ -17,7 +17,10 @@ export class HistoryController {
    * its own, and broadcast streams of channels it may subscribe to).
    */
   @Get(':channel/messages')
-  async listChannelMessages(@Param('channel') channel: string, @Query() query: ListChannelMessagesQueryDto, @Caller() caller: ApiCaller): Promise<ChannelMessagesResponseDto> {
-    return this.reader.read(caller, channel, { after: query.after ?? 0, limit: query.limit ?? DEFAULT_HISTORY_LIMIT, clientId: query.clientId });
+  @Header('Content-Type', 'application/json; charset=utf-8')
+  @ApiOkResponse({ type: ChannelMessagesResponseDto })
+  async listChannelMessages(@Param('channel') channel: string, @Query() query: ListChannelMessagesQueryDto, @Caller() caller: ApiCaller): Promise<string> {
+    // A ChannelMessages document, already serialised (see HistoryReader.readJson).
+    return this.reader.readJson(caller, channel, { after: query.after ?? 0, limit: query.limit ?? DEFAULT_HISTORY_LIMIT, clientId: query.clientId });
   }
 }
