@@ -31,12 +31,12 @@ export class HistoryReader {
    * without a parse and a re-serialisation each (100 messages a page by default: that is most of a read).
    */
   async readJson(caller: ApiCaller, name: string, query: HistoryQuery): Promise<string> {
-    const { head, payloads } = await this.page(caller, name, query);
+    const { head, joined } = await this.page(caller, name, query);
     const { channel, topic, latestSeq, complete } = head;
-    return `{"channel":${JSON.stringify(channel)},"topic":${JSON.stringify(topic)},"messages":[${payloads.join(',')}],"latestSeq":${latestSeq},"complete":${complete}}`;
+    return `{"channel":${JSON.stringify(channel)},"topic":${JSON.stringify(topic)},"messages":[${joined}],"latestSeq":${latestSeq},"complete":${complete}}`;
   }
 
-  private async page(caller: ApiCaller, name: string, query: HistoryQuery): Promise<{ head: Omit<ChannelMessagesResponseDto, 'messages'>; payloads: string[] }> {
+  private async page(caller: ApiCaller, name: string, query: HistoryQuery): Promise<{ head: Omit<ChannelMessagesResponseDto, 'messages'>; joined: string }> {
     const channel = isChannelName(name) ? await this.catalog.get(name) : undefined;
     if (channel === undefined) {
       throw new ChannelNotFoundError(String(name).slice(0, 64));
@@ -60,13 +60,13 @@ export class HistoryReader {
     }
     const delivery = history.delivery.name;
     const topic = query.clientId === undefined ? this.topics.broadcast(delivery) : this.topics.private(delivery, query.clientId);
-    const page = await this.repository.read(topic, {
+    const page = await this.repository.readJson(topic, {
       after: query.after,
       limit: query.limit,
       size: history.settings.size,
       notBefore: Date.now() - history.settings.ttlSeconds * 1000,
     });
-    const first = page.entries[0]?.seq;
+    const first = page.firstSeq;
     return {
       head: {
         channel: channel.name,
@@ -75,7 +75,7 @@ export class HistoryReader {
         // Seqs are gapless: nothing was dropped when the first one kept is the one right after `after`.
         complete: query.after >= page.latestSeq || first === query.after + 1,
       },
-      payloads: page.entries.map((entry) => entry.payload),
+      joined: page.joined,
     };
   }
 }

@@ -10,6 +10,11 @@ export const RESERVATION_LEASE_MS = 15_000;
 const RESERVE_TIMEOUT_MS = RESERVATION_LEASE_MS + 5_000;
 /** How often (per stream) the expired entries are swept; the size bound is kept on every publish. */
 const TTL_SWEEP_INTERVAL_MS = 5_000;
+/**
+ * Retention by size prunes once per this many Seqs of a stream, not on every publish: readers never see more
+ * than the last `size` anyway (the read window), so the extra entries only wait a little longer on disk.
+ */
+const PRUNE_EVERY = 64;
 /** Commit retries before the Seq is left owed (see `append`). */
 const COMMIT_ATTEMPTS = 3;
 
@@ -132,7 +137,7 @@ export class HistoryService {
       this.sweptAt.set(stream, now);
     }
     const keepFrom = seq - settings.size + 1;
-    if (keepFrom <= 1 && !sweep) {
+    if (!sweep && (keepFrom <= 1 || seq % PRUNE_EVERY !== 0)) {
       return;
     }
     this.repository.prune(stream, keepFrom, sweep ? now - settings.ttlSeconds * 1000 : undefined).catch((error: unknown) => {

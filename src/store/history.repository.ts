@@ -23,6 +23,16 @@ export interface HistoryReadQuery {
   notBefore: number;
 }
 
+/** A page as JSON text: the payloads of `entries` joined with commas, in order (what a reader splices into its answer). */
+export interface HistoryJsonPage {
+  latestSeq: number;
+  /** The first entry's Seq, undefined when the page is empty. */
+  firstSeq: number | undefined;
+  count: number;
+  /** `payload,payload,...` ('' when empty). */
+  joined: string;
+}
+
 export interface HistoryPage {
   /** The stream's last committed `Seq` (0 when nothing was ever published on it). */
   latestSeq: number;
@@ -61,4 +71,15 @@ export abstract class HistoryRepository {
    * (a longer sweep: the service asks for it now and then, not on every publish). The head stays.
    */
   abstract prune(stream: string, keepFrom: number, notBefore?: number): Promise<void>;
+
+  /** `read` as JSON text; an engine that can join in the store (SQLite) overrides it. */
+  async readJson(stream: string, query: HistoryReadQuery): Promise<HistoryJsonPage> {
+    const page = await this.read(stream, query);
+    return {
+      latestSeq: page.latestSeq,
+      firstSeq: page.entries[0]?.seq,
+      count: page.entries.length,
+      joined: page.entries.map((entry) => entry.payload).join(','),
+    };
+  }
 }

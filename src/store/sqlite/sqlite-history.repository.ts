@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import { type HistoryEntry, type HistoryPage, type HistoryReadQuery, HistoryRepository, type HistoryReservation } from '../history.repository';
+import { type HistoryEntry, type HistoryJsonPage, type HistoryPage, type HistoryReadQuery, HistoryRepository, type HistoryReservation } from '../history.repository';
 import { type SqliteConnection, type SqliteMigration, sqliteCall } from './sqlite-connection';
 
 export const HISTORY_MIGRATIONS: readonly SqliteMigration[] = [
@@ -21,67 +21,111 @@ interface EntryRow {
   at: number;
 }
 
+interface JoinedRow {
+  first: number | null;
+  n: number;
+  joined: string | null;
+}
+
+/**
+ * The SQLite engine's history. One process owns the file (a second instance can't share an embedded store:
+ * `REDIS_URL` with `STORE=embedded` is refused at start), so a reservation needs no write: it is kept in
+ * memory until its commit, which stores the entry and moves the head in one transaction. A publish on a
+ * history channel is one SQLite commit, not three; a crash between publish and commit loses the
+ * reservation exactly as the stored one was lost before (reservations above the head were deleted at open).
+ */
 export class SqliteHistoryRepository extends HistoryRepository {
+  /** Uncommitted entries, per stream then Seq. */
+  private readonly reservations = new Map<string, Map<number, HistoryEntry>>();
+  /** Heads read or committed by this process (the only writer of the file). */
+  private readonly heads = new Map<string, number>();
   private readonly selectHead: Statement<[string], { last_seq: number }>;
   private readonly insert: Statement<[string, number, string, number]>;
-  private readonly selectOne: Statement<[string, number], EntryRow>;
-  private readonly deleteReserved: Statement<[string, number, number]>;
   private readonly upsertHead: Statement<[string, number]>;
+  private readonly commitEntry: (stream: string, seq: number, entry: HistoryEntry | undefined) => void;
   private readonly selectRange: Statement<[string, number, number, number, number], EntryRow>;
+  private readonly selectJoined: Statement<[string, number, number, number, number], JoinedRow>;
   private readonly deleteBelow: Statement<[string, number]>;
   private readonly deleteExpired: Statement<[string, string, number]>;
 
   constructor(connection: SqliteConnection) {
     super();
     const { db } = connection;
-    // One process owns the file: reservations above a head are left by a crash (their calls never
-    // succeeded), so they go at open.
+    // Releases before this one stored reservations; any still above a head were left by a crash.
     db.exec('DELETE FROM history WHERE seq > coalesce((SELECT last_seq FROM history_heads h WHERE h.stream = history.stream), 0)');
     this.selectHead = db.prepare('SELECT last_seq FROM history_heads WHERE stream = ?');
     this.insert = db.prepare('INSERT INTO history (stream, seq, payload, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
-    this.selectOne = db.prepare('SELECT seq, payload, at FROM history WHERE stream = ? AND seq = ?');
-    this.deleteReserved = db.prepare('DELETE FROM history WHERE stream = ? AND seq = ? AND at = ?');
     this.upsertHead = db.prepare(
       'INSERT INTO history_heads (stream, last_seq) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq WHERE excluded.last_seq > last_seq',
     );
+    this.commitEntry = db.transaction((stream: string, seq: number, entry: HistoryEntry | undefined) => {
+      if (entry !== undefined) {
+        this.insert.run(stream, seq, entry.payload, entry.at);
+      }
+      this.upsertHead.run(stream, seq);
+    });
     this.selectRange = db.prepare('SELECT seq, payload, at FROM history WHERE stream = ? AND seq > ? AND seq <= ? AND at >= ? ORDER BY seq LIMIT ?');
+    // The page joined by SQLite itself: one string instead of an object per entry (a third of the cost).
+    this.selectJoined = db.prepare(
+      "SELECT min(seq) AS first, count(*) AS n, group_concat(payload, ',' ORDER BY seq) AS joined FROM (SELECT seq, payload FROM history WHERE stream = ? AND seq > ? AND seq <= ? AND at >= ? ORDER BY seq LIMIT ?)",
+    );
     this.deleteBelow = db.prepare('DELETE FROM history WHERE stream = ? AND seq < ?');
     // Oldest first, in seq order (times grow with seq): the expired entries are at the start.
     this.deleteExpired = db.prepare('DELETE FROM history WHERE stream = ? AND seq IN (SELECT seq FROM history WHERE stream = ? ORDER BY seq LIMIT 10000) AND at < ?');
   }
 
   async head(stream: string): Promise<number> {
-    return sqliteCall(() => this.selectHead.get(stream)?.last_seq ?? 0);
+    return sqliteCall(() => this.headNow(stream));
   }
 
   async reserve(stream: string, entry: HistoryReservation): Promise<boolean> {
-    return sqliteCall(() => this.insert.run(stream, entry.seq, entry.payload, entry.at).changes === 1);
+    const held = this.reservations.get(stream);
+    if (held?.has(entry.seq) === true || entry.seq <= sqliteCall(() => this.headNow(stream))) {
+      return false;
+    }
+    const pending = held ?? new Map<number, HistoryEntry>();
+    pending.set(entry.seq, { seq: entry.seq, payload: entry.payload, at: entry.at });
+    this.reservations.set(stream, pending);
+    return true;
   }
 
   async reservation(stream: string, seq: number): Promise<HistoryEntry | undefined> {
-    return sqliteCall(() => {
-      const head = this.selectHead.get(stream)?.last_seq ?? 0;
-      return seq > head ? this.selectOne.get(stream, seq) : undefined;
-    });
+    return this.reservations.get(stream)?.get(seq);
   }
 
   async abort(stream: string, seq: number, at: number): Promise<boolean> {
-    return sqliteCall(() => {
-      const head = this.selectHead.get(stream)?.last_seq ?? 0;
-      return seq > head && this.deleteReserved.run(stream, seq, at).changes === 1;
-    });
+    const held = this.reservations.get(stream);
+    if (held?.get(seq)?.at !== at) {
+      return false;
+    }
+    this.release(stream, held, seq);
+    return true;
   }
 
   async commit(stream: string, seq: number): Promise<void> {
-    sqliteCall(() => this.upsertHead.run(stream, seq));
+    const held = this.reservations.get(stream);
+    sqliteCall(() => this.commitEntry(stream, seq, held?.get(seq)));
+    if (seq > (this.heads.get(stream) ?? 0)) {
+      this.heads.set(stream, seq);
+    }
+    if (held !== undefined) {
+      this.release(stream, held, seq);
+    }
   }
 
   async read(stream: string, query: HistoryReadQuery): Promise<HistoryPage> {
     return sqliteCall(() => {
-      const latestSeq = this.selectHead.get(stream)?.last_seq ?? 0;
-      const from = Math.max(query.after, latestSeq - query.size);
+      const { latestSeq, from } = this.window(stream, query);
       const entries = from >= latestSeq ? [] : this.selectRange.all(stream, from, latestSeq, query.notBefore, query.limit);
       return { latestSeq, entries };
+    });
+  }
+
+  override async readJson(stream: string, query: HistoryReadQuery): Promise<HistoryJsonPage> {
+    return sqliteCall(() => {
+      const { latestSeq, from } = this.window(stream, query);
+      const row = from >= latestSeq ? undefined : this.selectJoined.get(stream, from, latestSeq, query.notBefore, query.limit);
+      return { latestSeq, firstSeq: row?.first ?? undefined, count: row?.n ?? 0, joined: row?.joined ?? '' };
     });
   }
 
@@ -92,5 +136,27 @@ export class SqliteHistoryRepository extends HistoryRepository {
         this.deleteExpired.run(stream, stream, notBefore);
       }
     });
+  }
+
+  private headNow(stream: string): number {
+    let head = this.heads.get(stream);
+    if (head === undefined) {
+      head = this.selectHead.get(stream)?.last_seq ?? 0;
+      this.heads.set(stream, head);
+    }
+    return head;
+  }
+
+  /** Readers see the committed Seqs after `after`, of the last `size`. */
+  private window(stream: string, query: HistoryReadQuery): { latestSeq: number; from: number } {
+    const latestSeq = this.headNow(stream);
+    return { latestSeq, from: Math.max(query.after, latestSeq - query.size) };
+  }
+
+  private release(stream: string, held: Map<number, HistoryEntry>, seq: number): void {
+    held.delete(seq);
+    if (held.size === 0) {
+      this.reservations.delete(stream);
+    }
   }
 }

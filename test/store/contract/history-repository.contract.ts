@@ -77,6 +77,23 @@ export function historyRepositoryContract(open: () => Promise<StoreEngine>): voi
       expect((await history.read('p/news/client/alice', ALL)).entries.map((e) => e.seq)).toEqual([1]);
     });
 
+    it('readJson is read as JSON text: the same entries, joined in Seq order', async () => {
+      for (let seq = 1; seq <= 6; seq++) {
+        await append('p/news', seq, seq * 1000);
+      }
+      await history.reserve('p/news', entry(7));
+      for (const query of [ALL, { ...ALL, after: 2, limit: 3 }, { ...ALL, size: 2 }, { ...ALL, notBefore: 5000 }, { ...ALL, after: 6 }]) {
+        const page = await history.read('p/news', query);
+        await expect(history.readJson('p/news', query)).resolves.toEqual({
+          latestSeq: 6,
+          firstSeq: page.entries[0]?.seq,
+          count: page.entries.length,
+          joined: page.entries.map((e) => e.payload).join(','),
+        });
+      }
+      expect(JSON.parse(`[${(await history.readJson('p/news', ALL)).joined}]`)).toEqual([1, 2, 3, 4, 5, 6].map((seq) => ({ Message: `m${seq}`, Seq: seq })));
+    });
+
     it('retention: readers see only the last `size` and the unexpired; prune deletes the rest and keeps the head', async () => {
       for (let seq = 1; seq <= 6; seq++) {
         await append('p/news', seq, seq * 1000);
