@@ -9,10 +9,11 @@
  * - mqtt: the embedded broker's internal namespace (the embedded default).
  * Target: the events-on rate is at least 0.9× the events-off rate (< 10 % cost).
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import autocannon from 'autocannon';
-import { BENCH_CHANNEL, postJson, progress, Service } from './lib';
+import { BENCH_CHANNEL, cpuSeconds, postJson, progress, Service } from './lib';
 
 export interface EventsOutBenchOptions {
   seconds: number;
@@ -25,7 +26,25 @@ const CONNECTIONS = 100;
 const TARGET = 0.9;
 const RABBITMQ_URL = process.env.TEST_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
-async function sendRate(service: Service, seconds: number): Promise<{ rps: number; non2xx: number }> {
+/** RabbitMQ's own process on this machine (it shares the 2 cores with the service and the load generator), if found. */
+function rabbitPid(): number | undefined {
+  try {
+    const pid = Number(execFileSync('pgrep', ['-o', '-f', 'beam.smp'], { encoding: 'utf8' }).trim().split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds `pids` use while `task` runs. */
+async function cpuDuring<T>(pids: Array<number | undefined>, task: () => Promise<T>): Promise<{ result: T; cpu: number[] }> {
+  const read = (): number[] => pids.map((pid) => (pid === undefined ? NaN : cpuSeconds(pid)));
+  const before = read();
+  const result = await task();
+  return { result, cpu: read().map((after, i) => after - before[i]) };
+}
+
+async function sendRate(service: Service, seconds: number): Promise<{ rps: number; non2xx: number; total: number }> {
   const token = service.token('bench-sender');
   const result = await autocannon({
     url: `${service.url}/v1/channels/${BENCH_CHANNEL}/messages`,
@@ -35,7 +54,7 @@ async function sendRate(service: Service, seconds: number): Promise<{ rps: numbe
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ message: JSON.stringify({ kind: 'bench', text: 'x'.repeat(100) }) }),
   });
-  return { rps: result.requests.average, non2xx: result.non2xx + result.errors + result.timeouts };
+  return { rps: result.requests.average, non2xx: result.non2xx + result.errors + result.timeouts, total: result.requests.total };
 }
 
 async function started(env: Record<string, string>): Promise<Service> {
@@ -66,12 +85,20 @@ export async function benchEventsOut({ seconds, rounds, row, fmt }: EventsOutBen
         progress(`eventsout: starting the service with EVENTS_TRANSPORT=${variant.name}`);
         const on = await started(variant.env);
         try {
-          const pairs: Array<{ on: number; off: number; non2xx: number }> = [];
+          const pairs: Array<{ on: number; off: number; non2xx: number; onCpuUs: number; offCpuUs: number; rabbitCpu: number }> = [];
+          const rabbit = variant.name === 'rmq' ? rabbitPid() : undefined;
           for (let round = 1; round <= rounds; round += 1) {
-            const base = await sendRate(off, seconds);
-            const got = await sendRate(on, seconds);
+            const { result: base, cpu: [offCpu] } = await cpuDuring([off.pid], () => sendRate(off, seconds));
+            const { result: got, cpu: [onCpu, rabbitCpu] } = await cpuDuring([on.pid, rabbit], () => sendRate(on, seconds));
             progress(`eventsout: ${variant.name} round ${round}/${rounds}: ${fmt(got.rps)} (on) vs ${fmt(base.rps)} (off) req/s`);
-            pairs.push({ on: got.rps, off: base.rps, non2xx: got.non2xx + base.non2xx });
+            pairs.push({
+              on: got.rps,
+              off: base.rps,
+              non2xx: got.non2xx + base.non2xx,
+              onCpuUs: (onCpu * 1e6) / got.total,
+              offCpuUs: (offCpu * 1e6) / base.total,
+              rabbitCpu,
+            });
           }
           const median = pairs.sort((a, b) => a.on / a.off - b.on / b.off)[Math.floor(pairs.length / 2)];
           const ratio = median.on / median.off;
@@ -79,6 +106,12 @@ export async function benchEventsOut({ seconds, rounds, row, fmt }: EventsOutBen
             text: `≥ ${fmt(TARGET, 2)}×`,
             ok: ratio >= TARGET,
           });
+          // What the service's own process spends per send, and RabbitMQ's CPU beside it: the rate ratio above also
+          // carries the broker's work, which takes cores from the service and the load generator on this machine.
+          row('eventsout', `${variant.name}: service CPU µs per send, events on vs off`, fmt(median.onCpuUs, 1), fmt(median.offCpuUs, 1), median.onCpuUs / median.offCpuUs);
+          if (variant.name === 'rmq' && !Number.isNaN(median.rabbitCpu)) {
+            row('eventsout', `rmq: RabbitMQ CPU s during the events-on run (${seconds} s)`, fmt(median.rabbitCpu, 2), '', NaN);
+          }
           const errors = pairs.reduce((sum, p) => sum + p.non2xx, 0);
           if (errors > 0) {
             row('eventsout', `${variant.name}: non-2xx / errors`, String(errors), '', NaN);

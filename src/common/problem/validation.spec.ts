@@ -1,15 +1,16 @@
 import 'reflect-metadata';
 import type { ArgumentMetadata } from '@nestjs/common';
-import { IsInt, IsOptional, IsString, Matches } from 'class-validator';
+import { IsBoolean, IsOptional, IsString, Matches } from 'class-validator';
 import { BroadcastRequestDto, SendClientMessageRequestDto, SendDirectRequestDto } from '../../publishing/publishing.dto';
 import { RegisterClientRequestDto, RegisterPortalClientRequestDto } from '../../registration/registration.dto';
+import { UpdateStateRequestDto } from '../../state/state.dto';
 import { DomainError } from '../../domain/errors';
 import { httpStatusOf } from './to-problem';
 import { CompiledValidationPipe, createClassValidatorPipe, schemaFromClassValidator } from './validation';
 
 class WithUnsupported {
-  @IsInt()
-  count: number;
+  @IsBoolean()
+  flag: boolean;
 }
 
 class WithFlags {
@@ -42,7 +43,7 @@ describe('CompiledValidationPipe', () => {
   const reflective = createClassValidatorPipe();
 
   it('translates the hot-path DTOs and leaves the others to class-validator', () => {
-    for (const dto of [BroadcastRequestDto, SendClientMessageRequestDto, SendDirectRequestDto, RegisterClientRequestDto, RegisterPortalClientRequestDto, Optional]) {
+    for (const dto of [BroadcastRequestDto, SendClientMessageRequestDto, SendDirectRequestDto, RegisterClientRequestDto, RegisterPortalClientRequestDto, UpdateStateRequestDto, Optional]) {
       expect(schemaFromClassValidator(dto)).toBeDefined();
     }
     expect(schemaFromClassValidator(WithUnsupported)).toBeUndefined();
@@ -68,7 +69,18 @@ describe('CompiledValidationPipe', () => {
     ['portal with bad id', RegisterPortalClientRequestDto, { connectionType: 'WEBSOCKET', clientId: 'a/b' }],
     ['optional absent', Optional, {}],
     ['optional wrong', Optional, { note: 1 }],
-    ['unsupported DTO', WithUnsupported, { count: 1.5 }],
+    ['state: desired and version', UpdateStateRequestDto, { desired: { loadout: 'kit', audio: { volume: 3 } }, version: 4 }],
+    ['state: reported only', UpdateStateRequestDto, { reported: { a: [1, 2] } }],
+    ['state: empty body', UpdateStateRequestDto, {}],
+    ['state: null sections', UpdateStateRequestDto, { desired: null, reported: null }],
+    ['state: desired an array', UpdateStateRequestDto, { desired: [1] }],
+    ['state: reported a string', UpdateStateRequestDto, { reported: 'x' }],
+    ['state: version a string', UpdateStateRequestDto, { desired: {}, version: '3' }],
+    ['state: version negative', UpdateStateRequestDto, { desired: {}, version: -1 }],
+    ['state: version fractional', UpdateStateRequestDto, { desired: {}, version: 1.5 }],
+    ['state: version zero', UpdateStateRequestDto, { desired: {}, version: 0 }],
+    ['state: unknown field', UpdateStateRequestDto, { desired: {}, state: {} }],
+    ['unsupported DTO', WithUnsupported, { flag: 'yes' }],
   ])('%s: same outcome as class-validator', async (_name, metatype, value) => {
     expect(await outcome(compiled, value, metatype)).toEqual(await outcome(reflective, value, metatype));
   });

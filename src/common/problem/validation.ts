@@ -39,7 +39,7 @@ type Target = Function;
  * options) accepts for `target`, or undefined when a decorator isn't one we
  * translate (that DTO then always goes through class-validator).
  *
- * Translated: IsString, Matches (a RegExp without flags), IsIn (strings), IsOptional.
+ * Translated: IsString, Matches (a RegExp without flags), IsIn (strings), IsObject, IsInt, Min, IsOptional.
  */
 export function schemaFromClassValidator(target: Target): Schema | undefined {
   const metadatas = getMetadataStorage().getTargetValidationMetadatas(target, '', true, false);
@@ -93,6 +93,13 @@ function constraintSchema(metadata: ValidationMetadata): Schema | undefined {
       return first instanceof RegExp && first.flags === '' && second === undefined ? { type: 'string', pattern: first.source } : undefined;
     case 'isIn':
       return Array.isArray(first) && first.every((v) => typeof v === 'string') ? { type: 'string', enum: [...first] } : undefined;
+    case 'isObject':
+      // class-validator: not null, an object (or a function, which JSON can't hold), not an array.
+      return first === undefined ? { type: 'object' } : undefined;
+    case 'isInt':
+      return first === undefined ? { type: 'integer' } : undefined;
+    case 'min':
+      return typeof first === 'number' && second === undefined ? { type: 'number', minimum: first } : undefined;
     default:
       return undefined;
   }
