@@ -93,10 +93,12 @@ export class CertificateAuthority {
         : await loadOrCreateInDataDir(options.dataDir);
     const pem = certificate.toString('pem');
     const server = await issueServerCertificate(certificate, key, signing, options.serverHosts);
-    const threads = existsSync(WORKER_FILE) ? (options.workerThreads ?? Math.min(4, Math.max(1, availableParallelism() - 1))) : 0;
+    const threads = existsSync(WORKER_FILE) ? (options.workerThreads ?? Math.min(4, Math.max(2, availableParallelism()))) : 0;
     // Why workers: building a certificate is about 2.5 ms of synchronous JavaScript (ASN.1 in
     // @peculiar/x509); on the event loop it held up every other request and capped OPENSSL
-    // registrations at about 0.4x the library's own rate. Started on first use, gone when idle.
+    // registrations at about 0.4x the library's own rate. One per core (at least two): the event loop's
+    // share of a registration is small, and a single worker capped the rate at 0.5x the library's
+    // one-thread rate on 2 cores (two: 0.8x, same run). Started on first use, gone when idle.
     const workers =
       threads > 0
         ? new Piscina<string, IssuedClientCertificate>({
