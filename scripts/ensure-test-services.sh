@@ -2,6 +2,7 @@
 # Makes sure the services the tests talk to are there; idempotent, safe to run again. `npm test` runs it
 # first (package.json "pretest"), so a fresh machine needs no other command.
 #  - mosquitto_sub / mosquitto_pub (e2e tests over mutual TLS): installs mosquitto-clients when missing;
+#  - the mosquitto server binary (a test starts its own on a free port): installs mosquitto when missing;
 #  - Chromium at /usr/bin/chromium (the portal's browser test): installs Debian's chromium when missing;
 #  - RabbitMQ on 127.0.0.1:5672, guest/guest (npm run test:service): starts it when the port doesn't
 #    answer, installing Debian's rabbitmq-server first when it isn't there;
@@ -46,6 +47,15 @@ else
   apt_install mosquitto-clients || fail "apt-get install mosquitto-clients failed"
   command -v mosquitto_sub >/dev/null 2>&1 || fail "mosquitto_sub still missing after installing mosquitto-clients"
   say "mosquitto clients: installed"
+fi
+
+# ---- mosquitto server (test/events-out-external-mqtt.e2e-spec.ts starts one of its own on a free port) ----
+if [ -x /usr/sbin/mosquitto ]; then
+  say "mosquitto server: present (/usr/sbin/mosquitto)"
+else
+  apt_install mosquitto || fail "apt-get install mosquitto failed"
+  [ -x /usr/sbin/mosquitto ] || fail "/usr/sbin/mosquitto still missing after installing mosquitto"
+  say "mosquitto server: installed"
 fi
 
 # ---- Chromium (test/portal.e2e-spec.ts drives the portal in headless Chromium via playwright-core) ----

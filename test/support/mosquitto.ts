@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type AddressInfo, createConnection, createServer } from 'node:net';
 
 export interface TlsIdentity {
   caCertificatePem: string;
@@ -162,4 +163,78 @@ export async function mosquittoPub(
 ): Promise<{ status: number | null; output: string }> {
   const result = await runMosquitto('mosquitto_pub', [...tlsArgs(port, clientId, files), '-t', topic, '-m', message, '-d', ...extra]).exit;
   return { status: result.code, output: `${result.stdout}${result.stderr}` };
+}
+
+/**
+ * A Mosquitto broker of the test's own (the `mosquitto` package's server), anonymous, on a free port, with
+ * persistence in its own folder: `restart()` brings it back on the same port with its sessions (a
+ * `clean: false` subscriber's queue survives).
+ */
+export class MosquittoBroker {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+    private readonly dir: string,
+  ) {}
+
+  static async start(port?: number, dir = mkdtempSync(join(tmpdir(), 'wc-mosquitto-'))): Promise<MosquittoBroker> {
+    port ??= await freeTcpPort();
+    const config = join(dir, 'mosquitto.conf');
+    const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence true', `persistence_location ${dir}/`, 'log_dest stderr', ''];
+    if (process.getuid?.() === 0) {
+      // Started as root, mosquitto would switch to the `mosquitto` user, which can't write this private folder.
+      lines.unshift('user root');
+    }
+    writeFileSync(config, lines.join('\n'));
+    const child = spawn('/usr/sbin/mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const deadline = Date.now() + 15_000;
+    while (!(await tcpOpen(port))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`mosquitto did not start on ${port}: ${stderr.slice(-500)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return new MosquittoBroker(child, port, dir);
+  }
+
+  /** Stops it (it saves its sessions) and starts it again on the same port. */
+  async restart(): Promise<MosquittoBroker> {
+    await this.stop();
+    return MosquittoBroker.start(this.port, this.dir);
+  }
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) {
+      return;
+    }
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+async function freeTcpPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
