@@ -304,6 +304,40 @@ describe('BROKER=aws-iot STORE=dynamodb (out-of-process DynamoDB, AWS IoT double
     expect(JSON.parse(published[0].body)).toEqual({ Channel: 'news', Message: 'season 2', Id: broadcast.body.messageId, Time: expect.any(String) });
   });
 
+  it('history (API.md sections 4-5): a Seq per stream in the envelopes IoT publishes, pages read from DynamoDB, a repeated Idempotency-Key publishes nothing', async () => {
+    const put = await request(t.url).put('/v1/admin/channels/scores').set(admin).send({ types: ['BROADCAST', 'PRIVATE'], history: { size: 10, ttlSeconds: 3600 } });
+    expect(put.status).toBe(201);
+    const svc = t.auth('svc', 'service');
+    const before = calls.length;
+    const text: Record<string, string> = { k1: 'one', k2: 'two', k3: 'three' };
+    const ids: string[] = [];
+    for (const key of ['k1', 'k2', 'k2', 'k3']) {
+      const res = await request(t.url).post('/v1/messages/broadcast').set(svc).set('Idempotency-Key', key).send({ channel: 'scores', message: text[key] });
+      expect(res.status).toBe(202);
+      ids.push(res.body.messageId as string);
+    }
+    expect(ids[2]).toBe(ids[1]);
+    const direct = await request(t.url).post('/v1/messages/direct').set(svc).send({ channel: 'scores', clientId: IDENTITY, message: 'private' });
+    expect(direct.status).toBe(202);
+    const published = calls.slice(before).filter((c) => c.method === 'POST' && c.path.startsWith('/topics/'));
+    expect(published.map((c) => [c.path, (JSON.parse(c.body) as { Message: string }).Message, (JSON.parse(c.body) as { Seq: number }).Seq])).toEqual([
+      ['/topics/mygame/prod/scores', 'one', 1],
+      ['/topics/mygame/prod/scores', 'two', 2],
+      ['/topics/mygame/prod/scores', 'three', 3],
+      [`/topics/mygame/prod/scores/client/${IDENTITY}`, 'private', 1],
+    ]);
+    const page = await request(t.url).get('/v1/channels/scores/messages').query({ after: 1 }).set(svc);
+    expect(page.status).toBe(200);
+    expect(page.body).toMatchObject({ channel: 'scores', topic: 'mygame/prod/scores', latestSeq: 3, complete: true });
+    expect((page.body.messages as Array<{ Seq: number; Message: string; Id: string }>).map((m) => [m.Seq, m.Message, m.Id])).toEqual([
+      [2, 'two', ids[1]],
+      [3, 'three', ids[3]],
+    ]);
+    const mine = await request(t.url).get('/v1/channels/scores/messages').query({ clientId: IDENTITY }).set(svc);
+    expect(mine.status).toBe(200);
+    expect((mine.body.messages as Array<{ Seq: number; Message: string }>).map((m) => [m.Seq, m.Message])).toEqual([[1, 'private']]);
+  });
+
   it('bans: detaches the policy, deactivates certificates, deletes the connection; un-ban reverses it', async () => {
     calls.length = 0;
     const ban = await request(t.url).patch('/v1/admin/users/kiosk-7').set(admin).send({ status: 'BANNED', reason: 'stolen device' });
