@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { AppConfig } from '../../config/app-config';
 import { StoreEngine } from '../store-engine';
 import { DynamoChannelRepository } from './dynamo-channel.repository';
@@ -29,7 +30,9 @@ export class DynamoStore extends StoreEngine {
   static async open(config: AppConfig): Promise<DynamoStore> {
     const connection = DynamoConnection.open(config);
     if (config.store.createTables) {
-      await ensureTables(connection);
+      for (const note of await ensureTables(connection)) {
+        new Logger('Store').warn(note);
+      }
     }
     return new DynamoStore(connection);
   }

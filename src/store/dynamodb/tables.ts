@@ -2,8 +2,10 @@ import {
   CreateTableCommand,
   type CreateTableCommandInput,
   DescribeTableCommand,
+  DescribeTimeToLiveCommand,
   ResourceInUseException,
   ResourceNotFoundException,
+  UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import type { DynamoConnection } from './dynamo-connection';
@@ -66,30 +68,67 @@ function definitions(connection: DynamoConnection): CreateTableCommandInput[] {
   ];
 }
 
+/** The tables whose items expire by DynamoDB's TTL, and the attribute (epoch seconds) it reads. */
+const TTL_ATTRIBUTES: Readonly<Record<'History' | 'IdempotencyKeys', string>> = { History: 'ExpiresAt', IdempotencyKeys: 'TtlSeconds' };
+
 /** The table definitions, for operators creating the tables themselves (README, deploy/). */
 export function tableDefinitions(connection: DynamoConnection): CreateTableCommandInput[] {
   return definitions(connection);
 }
 
-/** Creates the tables that don't exist yet and waits until they are active. */
-export async function ensureTables(connection: DynamoConnection): Promise<void> {
+/**
+ * Creates the tables that don't exist yet and waits until they are active, then turns on TTL where a
+ * table has a TTL attribute (the service prunes those tables itself too; TTL also clears streams and
+ * keys nobody touches any more). Returns what could not be done and is not fatal: a DynamoDB-compatible
+ * engine without TTL (dynalite) keeps working on the service's own pruning.
+ */
+export async function ensureTables(connection: DynamoConnection): Promise<string[]> {
+  const notes: string[] = [];
+  const ttl = new Map(Object.entries(TTL_ATTRIBUTES).map(([name, attribute]) => [connection.table(name as keyof typeof TTL_ATTRIBUTES), attribute]));
   for (const input of definitions(connection)) {
-    try {
-      await connection.client.send(new DescribeTableCommand({ TableName: input.TableName }));
-      continue;
-    } catch (error) {
-      if (!(error instanceof ResourceNotFoundException)) {
-        throw error;
+    await ensureTable(connection, input);
+    const attribute = ttl.get(input.TableName!);
+    if (attribute !== undefined) {
+      const note = await ensureTtl(connection, input.TableName!, attribute);
+      if (note !== undefined) {
+        notes.push(note);
       }
     }
-    try {
-      await connection.client.send(new CreateTableCommand(input));
-    } catch (error) {
-      // Another instance created it first.
-      if (!(error instanceof ResourceInUseException)) {
-        throw error;
-      }
+  }
+  return notes;
+}
+
+async function ensureTable(connection: DynamoConnection, input: CreateTableCommandInput): Promise<void> {
+  try {
+    await connection.client.send(new DescribeTableCommand({ TableName: input.TableName }));
+    return;
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) {
+      throw error;
     }
-    await waitUntilTableExists({ client: connection.client, maxWaitTime: 120, minDelay: 1 }, { TableName: input.TableName });
+  }
+  try {
+    await connection.client.send(new CreateTableCommand(input));
+  } catch (error) {
+    // Another instance created it first.
+    if (!(error instanceof ResourceInUseException)) {
+      throw error;
+    }
+  }
+  await waitUntilTableExists({ client: connection.client, maxWaitTime: 120, minDelay: 1 }, { TableName: input.TableName });
+}
+
+async function ensureTtl(connection: DynamoConnection, table: string, attribute: string): Promise<string | undefined> {
+  try {
+    const { TimeToLiveDescription: current } = await connection.client.send(new DescribeTimeToLiveCommand({ TableName: table }));
+    if ((current?.TimeToLiveStatus === 'ENABLED' || current?.TimeToLiveStatus === 'ENABLING') && current.AttributeName === attribute) {
+      return undefined;
+    }
+    await connection.client.send(new UpdateTimeToLiveCommand({ TableName: table, TimeToLiveSpecification: { Enabled: true, AttributeName: attribute } }));
+    return undefined;
+  } catch (error) {
+    const name = error instanceof Error ? error.name : 'Error';
+    // Not fatal: an engine without TTL (UnknownOperationException), or another instance enabling it at the same time.
+    return `TTL on ${table} (${attribute}) not turned on: ${name}${error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : ''}`;
   }
 }
