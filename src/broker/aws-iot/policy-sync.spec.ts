@@ -18,7 +18,8 @@ import { Logger } from '@nestjs/common';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { awsConfig, catalogOf, GAME_CHANNELS } from '../../../test/support/aws-iot';
-import { InMemoryClientRepository } from '../../../test/support/fakes';
+import { InMemoryChannelRepository, InMemoryClientRepository } from '../../../test/support/fakes';
+import { ChannelCatalog } from '../../store/channel-catalog';
 import { IotDouble } from '../../../test/support/iot-double';
 import { AwsIotBroker } from './aws-iot-broker';
 import { createIotClients, type IotClients } from './iot-clients';
@@ -29,6 +30,16 @@ const meta = { $metadata: {} };
 const NAME = 'WebComm-Player';
 const OLD = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}';
 const NEW = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Receive","Resource":"*"}]}';
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error('condition not met in time');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 const credentials = { accessKeyId: 'AKIDTESTWEBCOMM', secretAccessKey: 'test-secret-key' };
 
 function fullVersions(): Array<{ versionId: string; isDefaultVersion: boolean; createDate: Date }> {
@@ -183,5 +194,30 @@ describe('policy sync against a stateful IoT double (real SDK, concurrent instan
     expect(double.calls.map((c) => `${c.method} ${c.path}`).sort()).toEqual(
       POLICY_KINDS.map((kind) => `GET /policies/${policyName('WebComm', kind)}`).sort(),
     );
+  });
+  it("an instance that wrote a stale table (its start raced another's edit) puts the stored table's rules back when its catalog sees the edit", async () => {
+    const config = awsConfig();
+    const store = new InMemoryChannelRepository(GAME_CHANNELS);
+    const patched = [...GAME_CHANNELS, { name: 'Patches', types: ['BROADCAST' as const], clientSend: false, maxMessageBytes: 1024 }];
+    const [catalogA, catalogB] = [new ChannelCatalog(store), new ChannelCatalog(store)];
+    const brokerA = new AwsIotBroker(config, new InMemoryClientRepository(), catalogA, sdk());
+    const brokerB = new AwsIotBroker(config, new InMemoryClientRepository(), catalogB, sdk());
+    await brokerB.onApplicationBootstrap();
+    const player = policyName('WebComm', 'Player');
+    const expected = (channels: typeof GAME_CHANNELS): string =>
+      JSON.stringify(buildPolicies(channels, { topicPrefix: 'mygame/prod', region: 'eu-west-1', policyPrefix: 'WebComm' }).Player);
+
+    // A's edit: the broker's rules, then the store (as ChannelsService.put does).
+    await brokerA.channelsChanged(patched);
+    await store.put(patched[patched.length - 1]);
+    // B's start sync, with the table it read before the edit, lands after it.
+    await brokerB.channelsChanged(GAME_CHANNELS);
+    expect(samePolicyDocument(double.defaultDocument(player) ?? '', expected(GAME_CHANNELS))).toBe(true);
+
+    // B's catalog check finds the edit: its listener writes the stored table's rules.
+    await catalogB.refresh();
+    await until(() => samePolicyDocument(double.defaultDocument(player) ?? '', expected(patched)));
+    expect(double.versions(player).length).toBeLessThanOrEqual(MAX_POLICY_VERSIONS);
+    await Promise.all([brokerA.onApplicationShutdown(), brokerB.onApplicationShutdown()]);
   });
 });
