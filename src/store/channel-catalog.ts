@@ -20,7 +20,7 @@ export type CatalogListener = (channels: ChannelDefinition[]) => void | Promise<
  * The channel table, cached in memory for the hot paths (publishing, broker ACL checks).
  * Edits made through this instance apply at once (`refresh`). Edits made through another
  * instance apply within CATALOG_REFRESH_MS: a read that finds the view older than that waits for
- * a check, and a background timer checks every CATALOG_REFRESH_MS so the hot path rarely waits.
+ * a check, and a background timer checks every 0.8 × CATALOG_REFRESH_MS so the hot path rarely waits.
  * A check is cheap with DynamoDB: one GetItem of the table's revision marker, and a Scan only when
  * it moved. Listeners hear every change that came from elsewhere (not the first load).
  */
@@ -40,9 +40,10 @@ export class ChannelCatalog implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(private readonly channels: ChannelRepository) {}
 
   onApplicationBootstrap(): void {
+    // A little ahead of the bound, so that a read almost never finds the view too old and waits.
     this.timer = setInterval(() => {
       this.check().catch((error: unknown) => this.logger.warn(`channel table check failed: ${error instanceof Error ? error.message : String(error)}`));
-    }, CATALOG_REFRESH_MS);
+    }, CATALOG_REFRESH_MS * 0.8);
     this.timer.unref();
   }
 
