@@ -51,7 +51,9 @@ export class ChannelsService {
     if (!(await this.channels.delete(name))) {
       throw new ChannelNotFoundError(name);
     }
-    await this.changed();
+    // The broker's rules, then the catalog (as for put): the catalog's change listeners then find the rules written.
+    await this.broker.channelsChanged(all.filter((c) => c.name !== name));
+    await this.catalog.refresh();
     this.logger.log({ audit: 'channel.delete', channel: name }, 'channel deleted');
   }
 
@@ -131,10 +133,5 @@ export class ChannelsService {
         { field: '/channel', message: 'must match ^[A-Za-z0-9_-]{1,64}$' },
       ]);
     }
-  }
-
-  private async changed(): Promise<void> {
-    const all = await this.catalog.refresh();
-    await this.broker.channelsChanged(all);
   }
 }

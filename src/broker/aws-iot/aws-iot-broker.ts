@@ -56,6 +56,9 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
   private readonly policyNames: Record<PolicyKind, string>;
   /** Policy updates run one at a time, in the order the channel changes came in. */
   private policySync: Promise<void> = Promise.resolve();
+  /** The three documents last written (or found) in IoT by this instance. */
+  private lastSynced?: string;
+  private readonly stopCatalogSync: () => void;
   private health?: { checkedAt: number; result: Promise<void> };
   private rootCaPem?: string;
   private readonly shadows: AwsIotShadows;
@@ -74,6 +77,7 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
     const prefix = config.broker.iot.policyPrefix;
     this.shadows = new AwsIotShadows(this.sdk.data);
     this.policyNames = { Player: policyName(prefix, 'Player'), Device: policyName(prefix, 'Device'), Portal: policyName(prefix, 'Portal') };
+    this.stopCatalogSync = catalog.onChange((channels) => this.channelsChangedElsewhere(channels));
   }
 
   /** Brings the IoT policies in line with the channel table before the app serves; starts hearing lifecycle events. */
@@ -96,6 +100,7 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopCatalogSync();
     await this.lifecycle?.stop();
     if (this.ownsSdk) {
       this.sdk.iot.destroy();
@@ -283,26 +288,52 @@ export class AwsIotBroker extends Broker implements OnApplicationBootstrap, OnAp
     await this.health.result;
   }
 
-  private syncPolicies(channels: readonly ChannelDefinition[]): Promise<void> {
-    const run = this.policySync.catch(() => undefined).then(() => this.writePolicies(channels));
+  /**
+   * The catalog saw the stored channel table change (an edit through another instance): the policies
+   * follow when they differ from what this instance last wrote. This is what settles a race between
+   * instances writing different tables (one starting with the table read just before another's edit):
+   * every instance converges on the stored table within the catalog's refresh bound. An edit through
+   * this instance already synced the same documents: nothing is sent.
+   */
+  private async channelsChangedElsewhere(channels: readonly ChannelDefinition[]): Promise<void> {
+    try {
+      await this.syncPolicies(channels, { unlessSynced: true });
+    } catch (error) {
+      const detail = error instanceof PolicyTooLargeError ? error.message : describeAwsError(error);
+      this.logger.error(`IoT policies not brought in line with the stored channel table: ${detail}`);
+    }
+  }
+
+  private syncPolicies(channels: readonly ChannelDefinition[], options: { unlessSynced?: boolean } = {}): Promise<void> {
+    const run = this.policySync
+      .catch(() => undefined)
+      .then(() => (options.unlessSynced && this.documentTexts(channels).join('\n') === this.lastSynced ? undefined : this.writePolicies(channels)));
     this.policySync = run;
     return run;
   }
 
-  private async writePolicies(channels: readonly ChannelDefinition[]): Promise<void> {
+  /** The three documents in POLICY_KINDS order; throws PolicyTooLargeError when one is over IoT's limit. */
+  private documentTexts(channels: readonly ChannelDefinition[]): string[] {
     const documents = buildPolicies(channels, {
       topicPrefix: this.config.broker.topicPrefix,
       region: this.config.aws.region,
       policyPrefix: this.config.broker.iot.policyPrefix,
     });
+    return POLICY_KINDS.map((kind) => serializePolicy(this.policyNames[kind], documents[kind]));
+  }
+
+  private async writePolicies(channels: readonly ChannelDefinition[]): Promise<void> {
     // Size-check all three before changing any, so IoT never holds a mix of old and new rules for this reason.
-    const texts = POLICY_KINDS.map((kind) => [this.policyNames[kind], serializePolicy(this.policyNames[kind], documents[kind])] as const);
-    for (const [name, text] of texts) {
-      const result = await this.call(`update IoT policy ${name}`, () => syncPolicy(this.sdk.iot, name, text));
+    const texts = this.documentTexts(channels);
+    this.lastSynced = undefined;
+    for (const [index, kind] of POLICY_KINDS.entries()) {
+      const name = this.policyNames[kind];
+      const result = await this.call(`update IoT policy ${name}`, () => syncPolicy(this.sdk.iot, name, texts[index]));
       if (result !== 'unchanged') {
         this.logger.log(`IoT policy ${name} ${result}`);
       }
     }
+    this.lastSynced = texts.join('\n');
   }
 
   /** WEBSOCKET: the client connects with its Cognito credentials (SigV4); its rights are the policy attached to its identity. */

@@ -13,16 +13,34 @@ import { samePolicyDocument } from './policies';
 /** IoT keeps at most this many versions of a policy. */
 export const MAX_POLICY_VERSIONS = 5;
 
-/** Attempts at adding a version when other instances race us for the version slots. */
-const VERSION_ATTEMPTS = 3;
-
-export type PolicySyncResult = 'created' | 'updated' | 'unchanged';
+/** Attempts at adding a version while other instances race us for the version slots. */
+const VERSION_ATTEMPTS = 5;
+/** Upper bound of the random pause between two attempts, so racing instances fall out of step. */
+const RETRY_PAUSE_MS = 200;
 
 /**
- * Makes the named policy's default version say `document`: creates the policy
- * when missing; when its default version differs, adds a new default version,
- * first deleting the oldest non-default version when IoT's limit of five is
- * reached. Safe to run from several instances at once.
+ * `updated-elsewhere`: another instance made the default version say the same
+ * document while this one was trying to (nothing left to do).
+ */
+export type PolicySyncResult = 'created' | 'updated' | 'updated-elsewhere' | 'unchanged';
+
+/**
+ * Makes the named policy's default version say `document`, and is safe to run
+ * from any number of instances at once (two tasks starting together, or a
+ * channel edit on one while another starts):
+ * - compares the default version's document first, and writes nothing when it
+ *   already says the same (so N instances starting with one channel table add
+ *   no versions);
+ * - creates the policy when missing (another instance creating it first is fine);
+ * - adds a new default version, first deleting the oldest non-default version
+ *   when IoT's limit of five is reached; when another instance took the slot
+ *   (VersionsLimitExceeded), re-reads the default and stops if it now says the
+ *   same document, else frees a slot again and retries.
+ * IoT has no compare-and-set on policies, so two instances writing the same
+ * document at the same moment may each add a version: harmless (same rules;
+ * old versions are pruned). Two instances writing different documents: the
+ * last writer wins, and the catalog re-sync (AwsIotBroker) puts the stored
+ * channel table's rules back within the catalog's refresh bound.
  */
 export async function syncPolicy(iot: IoTClient, policyName: string, document: string): Promise<PolicySyncResult> {
   let current = await currentDocument(iot, policyName);
@@ -50,10 +68,18 @@ export async function syncPolicy(iot: IoTClient, policyName: string, document: s
       await iot.send(new CreatePolicyVersionCommand({ policyName, policyDocument: document, setAsDefault: true }));
       return 'updated';
     } catch (error) {
-      // Another instance took the slot we freed; prune again.
-      if (!isAwsError(error, 'VersionsLimitExceededException') || attempt >= VERSION_ATTEMPTS) {
+      if (!isAwsError(error, 'VersionsLimitExceededException')) {
         throw error;
       }
+      // Another instance took the slot we freed: if it was writing this very document, we are done.
+      const now = await currentDocument(iot, policyName);
+      if (now !== undefined && samePolicyDocument(now, document)) {
+        return 'updated-elsewhere';
+      }
+      if (attempt >= VERSION_ATTEMPTS) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * RETRY_PAUSE_MS));
     }
   }
 }
@@ -70,23 +96,30 @@ async function currentDocument(iot: IoTClient, policyName: string): Promise<stri
   }
 }
 
-/** Frees a version slot when all five are taken, by deleting the oldest non-default version. */
+/**
+ * Frees a version slot when all five are taken, by deleting the oldest non-default version. A version
+ * another instance deleted first (not found) or one that can't go (DeleteConflict: it became the
+ * default meanwhile) is skipped for the next oldest.
+ */
 async function pruneVersions(iot: IoTClient, policyName: string): Promise<void> {
   const listed = await iot.send(new ListPolicyVersionsCommand({ policyName }));
   const versions = listed.policyVersions ?? [];
   if (versions.length < MAX_POLICY_VERSIONS) {
     return;
   }
-  const oldest = versions.filter((version) => !version.isDefaultVersion).sort(byAge)[0];
-  if (oldest?.versionId === undefined) {
-    return;
-  }
-  try {
-    await iot.send(new DeletePolicyVersionCommand({ policyName, policyVersionId: oldest.versionId }));
-  } catch (error) {
-    // Another instance deleted it already.
-    if (!isAwsError(error, 'ResourceNotFoundException')) {
-      throw error;
+  const candidates = versions.filter((version) => !version.isDefaultVersion && version.versionId !== undefined).sort(byAge);
+  for (const oldest of candidates) {
+    try {
+      await iot.send(new DeletePolicyVersionCommand({ policyName, policyVersionId: oldest.versionId }));
+      return;
+    } catch (error) {
+      if (isAwsError(error, 'ResourceNotFoundException')) {
+        // Another instance deleted it: a slot is free (or that instance takes it, and the create retries).
+        return;
+      }
+      if (!isAwsError(error, 'DeleteConflictException')) {
+        throw error;
+      }
     }
   }
 }

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ChannelRepository } from '../channel.repository';
 import type { DynamoConnection } from './dynamo-connection';
 import type { ChannelDefinition } from '../../domain/channel';
@@ -53,6 +53,13 @@ export function toDefinition(item: ChannelItem): ChannelDefinition {
   return channel;
 }
 
+/**
+ * The table's revision marker (see ChannelRepository.revision): an item whose key can't be a channel
+ * name (names match ^[A-Za-z0-9_-]{1,64}$), counting puts and deletes. One small item: a consistent
+ * GetItem costs one read unit, where a Scan costs one per 4 KB of the whole table.
+ */
+export const REVISION_KEY = '#revision';
+
 export class DynamoChannelRepository extends ChannelRepository {
   private readonly table: string;
 
@@ -68,13 +75,16 @@ export class DynamoChannelRepository extends ChannelRepository {
       const page = await this.connection.doc.send(
         new ScanCommand({ TableName: this.table, ExclusiveStartKey: startKey, ConsistentRead: true }),
       );
-      channels.push(...((page.Items ?? []) as ChannelItem[]).map(toDefinition));
+      channels.push(...((page.Items ?? []) as ChannelItem[]).filter((item) => item.Channel !== REVISION_KEY).map(toDefinition));
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
     return channels.sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async get(name: string): Promise<ChannelDefinition | undefined> {
+    if (name === REVISION_KEY) {
+      return undefined;
+    }
     const { Item } = await this.connection.doc.send(
       new GetCommand({ TableName: this.table, Key: { Channel: name }, ConsistentRead: true }),
     );
@@ -85,6 +95,7 @@ export class DynamoChannelRepository extends ChannelRepository {
     const { Attributes } = await this.connection.doc.send(
       new PutCommand({ TableName: this.table, Item: toItem(channel), ReturnValues: 'ALL_OLD' }),
     );
+    await this.bumpRevision();
     return Attributes === undefined;
   }
 
@@ -93,12 +104,32 @@ export class DynamoChannelRepository extends ChannelRepository {
       await this.connection.doc.send(
         new DeleteCommand({ TableName: this.table, Key: { Channel: name }, ConditionExpression: 'attribute_exists(Channel)' }),
       );
-      return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
         return false;
       }
       throw error;
     }
+    await this.bumpRevision();
+    return true;
+  }
+
+  override async revision(): Promise<string> {
+    const { Item } = await this.connection.doc.send(
+      new GetCommand({ TableName: this.table, Key: { Channel: REVISION_KEY }, ConsistentRead: true, ProjectionExpression: 'Revision' }),
+    );
+    return String((Item as { Revision?: number } | undefined)?.Revision ?? 0);
+  }
+
+  /** After the write: a reader that sees the new revision then lists a table that has the write. */
+  private async bumpRevision(): Promise<void> {
+    await this.connection.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { Channel: REVISION_KEY },
+        UpdateExpression: 'ADD Revision :one',
+        ExpressionAttributeValues: { ':one': 1 },
+      }),
+    );
   }
 }

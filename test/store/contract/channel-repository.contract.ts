@@ -65,5 +65,26 @@ export function channelRepositoryContract(open: () => Promise<StoreEngine>): voi
       await expect(channels.get('chat')).resolves.toBeUndefined();
       await expect(channels.list()).resolves.toEqual([]);
     });
+
+    it('a revision marker, where the engine has one, moves after every put and delete and is never listed as a channel', async () => {
+      const first = await channels.revision();
+      await channels.put(minimal);
+      const second = await channels.revision();
+      await channels.put({ ...minimal, clientSend: true });
+      const third = await channels.revision();
+      await channels.delete('news');
+      const fourth = await channels.revision();
+      await channels.delete('news');
+      if (first === undefined) {
+        // No marker (SQLite, one process): the channel catalog re-lists instead.
+        expect([second, third, fourth]).toEqual([undefined, undefined, undefined]);
+      } else {
+        expect(new Set([first, second, third, fourth]).size).toBe(4);
+        // Deleting nothing is no change.
+        await expect(channels.revision()).resolves.toBe(fourth);
+      }
+      await expect(channels.list()).resolves.toEqual([]);
+      await expect(channels.get('#revision')).resolves.toBeUndefined();
+    });
   });
 }
