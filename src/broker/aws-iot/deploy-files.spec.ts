@@ -142,8 +142,10 @@ describe('deploy files', () => {
           used.add(`dynamodb:${documentCommands[match[1]] ?? match[1]}`);
         }
       }
-      // CreateTable runs only with DYNAMODB_CREATE_TABLES=true, a one-off with broader rights (docs/deployment.md).
-      used.delete('dynamodb:CreateTable');
+      // CreateTable and the TTL set-up run only with DYNAMODB_CREATE_TABLES=true, a one-off with broader rights (docs/deployment.md).
+      for (const setup of ['CreateTable', 'DescribeTimeToLive', 'UpdateTimeToLive']) {
+        used.delete(`dynamodb:${setup}`);
+      }
 
       expect(used.size).toBeGreaterThan(3);
       expect([...used].filter((action) => !actions.has(action))).toEqual([]);
