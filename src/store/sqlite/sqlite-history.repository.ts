@@ -21,12 +21,6 @@ interface EntryRow {
   at: number;
 }
 
-interface JoinedRow {
-  first: number | null;
-  n: number;
-  joined: string | null;
-}
-
 /**
  * The SQLite engine's history. One process owns the file (a second instance can't share an embedded store:
  * `REDIS_URL` with `STORE=embedded` is refused at start), so a reservation needs no write: it is kept in
@@ -44,7 +38,8 @@ export class SqliteHistoryRepository extends HistoryRepository {
   private readonly upsertHead: Statement<[string, number]>;
   private readonly commitEntry: (stream: string, seq: number, entry: HistoryEntry | undefined) => void;
   private readonly selectRange: Statement<[string, number, number, number, number], EntryRow>;
-  private readonly selectJoined: Statement<[string, number, number, number, number], JoinedRow>;
+  private readonly selectPayloads: Statement<[string, number, number, number, number], string>;
+  private readonly selectFirstSeq: Statement<[string, number, number, number], number>;
   private readonly deleteBelow: Statement<[string, number]>;
   private readonly deleteExpired: Statement<[string, string, number]>;
 
@@ -65,10 +60,12 @@ export class SqliteHistoryRepository extends HistoryRepository {
       this.upsertHead.run(stream, seq);
     });
     this.selectRange = db.prepare('SELECT seq, payload, at FROM history WHERE stream = ? AND seq > ? AND seq <= ? AND at >= ? ORDER BY seq LIMIT ?');
-    // The page joined by SQLite itself: one string instead of an object per entry (a third of the cost).
-    this.selectJoined = db.prepare(
-      "SELECT min(seq) AS first, count(*) AS n, group_concat(payload, ',' ORDER BY seq) AS joined FROM (SELECT seq, payload FROM history WHERE stream = ? AND seq > ? AND seq <= ? AND at >= ? ORDER BY seq LIMIT ?)",
-    );
+    // A page as JSON text: the payload column alone, plucked (no object per entry: a third of the cost of
+    // `selectRange`), and the first Seq by a seek of the primary key.
+    this.selectPayloads = db.prepare<[string, number, number, number, number], string>(
+      'SELECT payload FROM history WHERE stream = ? AND seq > ? AND seq <= ? AND at >= ? ORDER BY seq LIMIT ?',
+    ).pluck();
+    this.selectFirstSeq = db.prepare<[string, number, number, number], number>('SELECT seq FROM history WHERE stream = ? AND seq > ? AND seq <= ? AND at >= ? ORDER BY seq LIMIT 1').pluck();
     this.deleteBelow = db.prepare('DELETE FROM history WHERE stream = ? AND seq < ?');
     // Oldest first, in seq order (times grow with seq): the expired entries are at the start.
     this.deleteExpired = db.prepare('DELETE FROM history WHERE stream = ? AND seq IN (SELECT seq FROM history WHERE stream = ? ORDER BY seq LIMIT 10000) AND at < ?');
@@ -124,8 +121,12 @@ export class SqliteHistoryRepository extends HistoryRepository {
   override async readJson(stream: string, query: HistoryReadQuery): Promise<HistoryJsonPage> {
     return sqliteCall(() => {
       const { latestSeq, from } = this.window(stream, query);
-      const row = from >= latestSeq ? undefined : this.selectJoined.get(stream, from, latestSeq, query.notBefore, query.limit);
-      return { latestSeq, firstSeq: row?.first ?? undefined, count: row?.n ?? 0, joined: row?.joined ?? '' };
+      if (from >= latestSeq || query.limit <= 0) {
+        return { latestSeq, firstSeq: undefined, count: 0, joined: '' };
+      }
+      const payloads = this.selectPayloads.all(stream, from, latestSeq, query.notBefore, query.limit);
+      const firstSeq = payloads.length === 0 ? undefined : this.selectFirstSeq.get(stream, from, latestSeq, query.notBefore);
+      return { latestSeq, firstSeq, count: payloads.length, joined: payloads.join(',') };
     });
   }
 
