@@ -6,7 +6,7 @@ import { SessionPersistence } from './aedes-internals/session-persistence';
 import { INTERNAL_CLIENT_ID_PREFIX } from './mqtt-hooks';
 
 /** Why the service dropped a persistent session. */
-export type DiscardReason = 'expired' | 'ban' | 'demotion';
+export type DiscardReason = 'expired' | 'ban' | 'demotion' | 'moved';
 
 export interface PersistentSessionsOptions {
   /** MQTT_SESSION_QUEUE_MAX */
