@@ -4,7 +4,7 @@
  * store. Each test waits for conditions; instance numbers are indexes into `cluster.nodes`.
  */
 import request from 'supertest';
-import { sleep, type TestMqttClient } from '../support/mqtt';
+import { sleep, TestMqttClient } from '../support/mqtt';
 import { eventually, metric, TestCluster } from './cluster-harness';
 
 const PREFIX = 'webcommunicator/dev';
@@ -132,6 +132,51 @@ describe('embedded cluster: three instances over Redis, a shared DynamoDB store'
     expect(again.body.messageId).toBe(first.body.messageId);
     const [ids] = await idsAfterMarker([watcher], 1);
     expect(ids).toEqual([first.body.messageId]);
+  });
+
+  it('a newer connection with the same client id wins, on whichever instance it is', async () => {
+    const token = await cluster.register('twin', 0);
+    const older = await connect('twin', 0, token);
+    const olderClosed = older.closed();
+    const newer = await connect('twin', 1, token);
+    await olderClosed;
+    expect(await newer.subscribe(`${PREFIX}/news`)).toEqual([0]);
+    const [ids] = await idsAfterMarker([newer], 2);
+    expect(ids).toEqual([]);
+    expect(newer.connected).toBe(true);
+  });
+
+  it('a certificate revocation and a portal demotion through one instance close the sessions on another before the response', async () => {
+    // A device on instance 1 (its TLS listener), its certificate revoked through instance 0.
+    const device = await request(cluster.nodes[1].url).post('/v1/admin/registrations').set(admin()).send({ connectionType: 'OPENSSL', clientId: 'sensor-9' });
+    expect(device.status).toBe(201);
+    const tls = await TestMqttClient.connect(device.body.url as string, {
+      clientId: 'sensor-9',
+      ca: device.body.caCertificatePem as string,
+      cert: device.body.certificatePem as string,
+      key: device.body.privateKeyPem as string,
+      rejectUnauthorized: true,
+    });
+    clients.push(tls);
+    const tlsClosed = tls.closed();
+    let before = await metric(cluster.nodes[1], 'webcommunicator_forced_disconnects_total');
+    const revoked = await request(cluster.nodes[0].url).delete(`/v1/admin/users/sensor-9/certificates/${device.body.certificateId as string}`).set(admin());
+    expect(revoked.status).toBe(204);
+    expect(await metric(cluster.nodes[1], 'webcommunicator_forced_disconnects_total')).toBe(before + 1);
+    await tlsClosed;
+
+    // A portal session on instance 2, demoted by a plain re-registration through instance 0.
+    const portal = await request(cluster.nodes[2].url).post('/v1/admin/registrations').set(cluster.auth('editor-1', ['admin'])).send({ connectionType: 'WEBSOCKET' });
+    expect(portal.status).toBe(201);
+    const editor = await connect('editor-1', 2, portal.body.connectionToken as string);
+    expect(await editor.subscribe(`${PREFIX}/#`)).toEqual([0]);
+    const editorClosed = editor.closed();
+    before = await metric(cluster.nodes[2], 'webcommunicator_forced_disconnects_total');
+    const plain = await request(cluster.nodes[0].url).post('/v1/registrations').set(cluster.auth('editor-1')).send({ connectionType: 'WEBSOCKET' });
+    expect(plain.status).toBe(201);
+    expect(await metric(cluster.nodes[2], 'webcommunicator_forced_disconnects_total')).toBe(before + 1);
+    await editorClosed;
+    expect(await metric(cluster.nodes[0], 'webcommunicator_cluster_unconfirmed_total')).toBe(0);
   });
 
   it('kill -9 of one instance: its clients reconnect to the others and keep receiving', async () => {
