@@ -15,6 +15,7 @@ interface Instance {
   link: RedisLink;
   emitter: ClusterEmitter;
   received: string[];
+  packets: MqPacket[];
 }
 
 describe('ClusterEmitter and ClusterBus (a real Redis)', () => {
@@ -48,12 +49,14 @@ describe('ClusterEmitter and ClusterBus (a real Redis)', () => {
       afterOutage: () => eventually('every instance hearing', () => instances.every((i) => i.emitter.hearing)),
     });
     const received: string[] = [];
+    const packets: MqPacket[] = [];
     const subscribed = new Promise<void>((resolve) => emitter.on('game/news', (packet: MqPacket, done) => {
       received.push(String(packet.payload));
+      packets.push(packet);
       done();
     }, resolve));
     await subscribed;
-    const result = { link: l, emitter, received };
+    const result = { link: l, emitter, received, packets };
     instances.push(result);
     await eventually(`${id} hearing`, () => emitter.hearing);
     return result;
@@ -97,6 +100,13 @@ describe('ClusterEmitter and ClusterBus (a real Redis)', () => {
     expect(a.received).toEqual(['one', 'two', 'marker']);
     expect([...b.received].sort()).toEqual(['marker', 'one', 'two']);
     expect([...wildcard].sort()).toEqual(['marker', 'one', 'two']);
+    // What the direct-delivery fast path needs of a message from another instance: a Buffer payload, that
+    // instance's id and counter, and no field msgpack turned into null (`properties` must be undefined).
+    const fromA = b.packets.find((p) => String(p.payload) === 'one')!;
+    expect(Buffer.isBuffer(fromA.payload)).toBe(true);
+    expect(fromA).toEqual(expect.objectContaining({ topic: 'game/news', brokerId: 'a', brokerCounter: 1, qos: 0 }));
+    expect(Object.values(fromA).includes(null)).toBe(false);
+    expect('properties' in fromA).toBe(false);
     // The internal namespace stays on its instance.
     await emit(a, 'internal', '$internal/x');
   });

@@ -187,10 +187,22 @@ describe('embedded cluster: three instances over Redis, a shared DynamoDB store'
     for (const s of listeners) {
       expect(await s.subscribe(`${PREFIX}/news`)).toEqual([0]);
     }
+    const banned = await connect('banned-after-crash', 0);
     const gone = survivor.closed();
     cluster.nodes[2].kill('SIGKILL');
+    const killedAt = Date.now();
     await cluster.nodes[2].exited;
     await gone;
+
+    // A ban while the dead instance still counts as alive (its entry lasts 5 s): the response comes at the
+    // bound (2 s), succeeds, and names the instance that did not confirm.
+    const response = await request(cluster.nodes[1].url).patch('/v1/admin/users/banned-after-crash').set(admin()).send({ status: 'BANNED' });
+    const answeredAfter = Date.now() - killedAt;
+    expect(response.status).toBe(200);
+    await banned.closed();
+    expect(answeredAfter).toBeLessThan(5000); // else the entry had expired: this check would say nothing
+    expect(await metric(cluster.nodes[1], 'webcommunicator_cluster_unconfirmed_total')).toBe(1);
+    await eventually('the warning naming node2', () => /ban of banned-after-crash: instance\(s\) node2 did not confirm within 2000 ms/.test(cluster.nodes[1].logs), 10_000);
 
     // Reconnects (same token: the broker keys are shared) to another instance.
     const back = await connect('survivor', 0, token);
