@@ -128,6 +128,13 @@ export class TestCluster {
     return cluster;
   }
 
+  /** Starts one more instance (INSTANCE_ID `node<n>`) and adds it to `nodes`. */
+  async addNode(): Promise<ServiceProcess> {
+    const node = await this.startNode(this.nodes.length);
+    this.nodes.push(node);
+    return node;
+  }
+
   private async startNode(index: number): Promise<ServiceProcess> {
     const dataDir = mkdtempSync(join(tmpdir(), `wc-cluster-node${index}-`));
     this.dirs.push(dataDir);

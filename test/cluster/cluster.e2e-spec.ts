@@ -269,4 +269,33 @@ describe('embedded cluster: three instances over Redis, a shared DynamoDB store'
     expect(refused).toBe(0);
     await eventually('node0 back in the cluster', async () => (await request(cluster.nodes[0].url).get('/health/ready')).body.details?.redis?.cluster === 'connected');
   });
+
+  it('an instance started while Redis is unreachable serves its own clients, and joins the cluster once Redis is back', async () => {
+    await cluster.redis.stop();
+    const late = await cluster.addNode();
+    const index = cluster.nodes.indexOf(late);
+    const ready = await request(late.url).get('/health/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body.details.redis).toEqual(expect.objectContaining({ redis: 'unreachable', cluster: 'isolated' }));
+    const local = await connect('late-local', index);
+    expect(await local.subscribe(`${PREFIX}/news`)).toEqual([0]);
+    const alone = await broadcast(index, 'served alone');
+    expect(alone.status).toBe(202);
+    expect((await local.waitFor(1))[0].payload.Id).toBe(alone.body.messageId);
+
+    await cluster.redis.restart();
+    await eventually('the late instance in the cluster', async () => (await request(late.url).get('/health/ready')).body.details?.redis?.cluster === 'connected', 60_000);
+    const other = await connect('late-other', 0);
+    expect(await other.subscribe(`${PREFIX}/news`)).toEqual([0]);
+    reset([local]);
+    // Instance 0's marker reaches the late instance's client: messages cross both ways again.
+    const [atLate, atOther] = await idsAfterMarker([local, other], 0);
+    expect(atLate).toEqual([]);
+    expect(atOther).toEqual([]);
+    reset([local, other]);
+    const fromLate = (await broadcast(index, 'from the late one')).body.messageId as string;
+    const [lateIds, otherIds] = await idsAfterMarker([local, other], index);
+    expect(lateIds).toEqual([fromLate]);
+    expect(otherIds).toEqual([fromLate]);
+  });
 });
