@@ -4,7 +4,7 @@
  * restart, request / acknowledge.
  */
 import { loadConfig } from '../../src/config/app-config';
-import { ClusterEmitter, type MqPacket } from '../../src/broker/embedded/cluster-emitter';
+import { ClusterEmitter, type MqPacket } from '../../src/broker/embedded/aedes-internals/cluster-emitter';
 import { ClusterBus } from '../../src/cluster/cluster-bus';
 import { ClusterInstances } from '../../src/cluster/cluster-instances';
 import { RedisLink } from '../../src/cluster/redis-link';

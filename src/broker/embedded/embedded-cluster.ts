@@ -6,7 +6,7 @@ import { ClusterPresence } from '../../cluster/cluster-presence';
 import type { RedisLink } from '../../cluster/redis-link';
 import type { MetricsService } from '../../metrics/metrics.service';
 import { INTERNAL_TOPIC_PREFIX } from './broker-acl';
-import { ClusterEmitter, type MqPacket } from './cluster-emitter';
+import { ClusterEmitter, type MqPacket } from './aedes-internals';
 import { INTERNAL_CLIENT_ID_PREFIX } from './mqtt-hooks';
 
 /** Sessions to close on every instance (a ban, a certificate revocation, a portal demotion). */

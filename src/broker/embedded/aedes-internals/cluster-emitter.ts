@@ -3,8 +3,9 @@ import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import MQEmitterRedis from 'mqemitter-redis';
 import msgpack from 'msgpack-lite';
-import type { MetricsService } from '../../metrics/metrics.service';
-import type { RedisLink } from '../../cluster/redis-link';
+import type { MetricsService } from '../../../metrics/metrics.service';
+import type { RedisLink } from '../../../cluster/redis-link';
+import { BrokerInternalsError } from './self-check';
 
 /** A message as Aedes hands it to its emitter (an aedes-packet Packet). */
 export interface MqPacket {
@@ -61,6 +62,10 @@ export interface ClusterEmitterOptions {
 }
 
 /**
+ * Replaces: mqemitter-redis' `emit` (publish to Redis, deliver when it comes back), its per-message
+ * `_emit` on arrival (to skip this instance's own messages) and `_subTopic` (to prefix channels);
+ * checked at construction (checkRedisEmitter), version pinned.
+ *
  * Aedes' message emitter for an embedded cluster: mqemitter-redis (the Aedes project's own
  * Redis emitter, which Aedes clusters are built on), changed in three ways:
  *
@@ -111,6 +116,7 @@ export class ClusterEmitter {
     // concurrency and matchEmptyLevels as Aedes sets them on its default emitter.
     this.inner = MQEmitterRedis({ pubConn: this.pub, subConn: this.sub, concurrency: 100, matchEmptyLevels: true }) as unknown as RedisEmitter;
     const inner = this.inner;
+    checkRedisEmitter(inner);
     // RedisLink logs each connection's errors (once per outage); Redis being away is not fatal here.
     inner.state.on('error', () => undefined);
     const subTopic = inner._subTopic.bind(inner);
@@ -280,3 +286,21 @@ function wireCopy(packet: MqPacket): MqPacket {
   }
   return copy;
 }
+
+/**
+ * The start-up check of this patch (like self-check.ts for the others): mqemitter-redis 7.2 (pinned
+ * exactly in package.json) must still have the internals this class replaces or calls, or the broker
+ * refuses to start (a cluster that silently delivered twice, or not at all, would be worse).
+ */
+function checkRedisEmitter(inner: RedisEmitter): void {
+  const missing = [
+    typeof inner._emit === 'function' ? undefined : "mqemitter-redis MQEmitterRedis._emit (mqemitter's local emit, called for each message from Redis)",
+    typeof inner._subTopic === 'function' ? undefined : 'mqemitter-redis MQEmitterRedis._subTopic (the Redis channel of a topic filter)',
+    typeof inner._close === 'function' ? undefined : "mqemitter-redis MQEmitterRedis._close (mqemitter's close)",
+    typeof inner.state?.on === 'function' ? undefined : 'mqemitter-redis MQEmitterRedis.state (the emitter of its connection errors)',
+  ].filter((item): item is string => item !== undefined);
+  if (missing.length > 0) {
+    throw new BrokerInternalsError(missing);
+  }
+}
+
