@@ -179,6 +179,12 @@ export class ClusterEmitter {
       // One id per message, however often it is sent: a resend after a lost connection is a duplicate the others drop.
       const shared: Outgoing = { id: `${this.idPrefix}${this.sequence}`, packet: wireCopy(packet) };
       if (this.outbox.length > 0 || this.flushing || this.outage || this.pub.status !== 'ready') {
+        if (packet.topic.startsWith('$SYS/')) {
+          // Aedes' announcements are news only now: a session announced during an outage and replayed later
+          // could close a newer session of the same client on another instance.
+          this.localEmit(packet, callback);
+          return this;
+        }
         if (this.outbox.length >= this.options.outboxMax || this.outboxBytes >= this.options.outboxMaxBytes) {
           callback(new Error(`Redis is unreachable and ${this.outbox.length} messages already wait for it`));
           return this;
