@@ -179,6 +179,29 @@ describe('embedded cluster: three instances over Redis, a shared DynamoDB store'
     expect(await metric(cluster.nodes[0], 'webcommunicator_cluster_unconfirmed_total')).toBe(0);
   });
 
+  it('a persistent session queues what any instance publishes; it stays with its instance (a move starts afresh)', async () => {
+    const token = await cluster.register('keeper', 0);
+    const first = await TestMqttClient.ws(cluster.wsUrl(0), 'keeper', token, { clean: false });
+    expect(await first.subscribeAt(1, `${PREFIX}/news`)).toEqual([1]);
+    await first.end();
+    const sent = await broadcast(1, 'while away');
+    expect(sent.status).toBe(202);
+    // Queued on instance 0 for its offline session, though published on instance 1 (MQTT_PUBLISH_QOS 1):
+    // instance 0 keeps the topic subscribed in Redis while the session is away.
+    const back = await TestMqttClient.ws(cluster.wsUrl(0), 'keeper', token, { clean: false });
+    clients.push(back);
+    expect(back.sessionPresent).toBe(true);
+    const [message] = await back.waitFor(1);
+    expect(message.payload.Id).toBe(sent.body.messageId);
+    await back.end();
+
+    const discarded = await metric(cluster.nodes[0], 'webcommunicator_mqtt_sessions_discarded_total');
+    const moved = await TestMqttClient.ws(cluster.wsUrl(2), 'keeper', token, { clean: false });
+    clients.push(moved);
+    expect(moved.sessionPresent).toBe(false);
+    await eventually('instance 0 discarded the moved session', async () => (await metric(cluster.nodes[0], 'webcommunicator_mqtt_sessions_discarded_total')) === discarded + 1);
+  });
+
   it('kill -9 of one instance: its clients reconnect to the others and keep receiving', async () => {
     const token = await cluster.register('survivor', 2);
     const survivor = await connect('survivor', 2, token);

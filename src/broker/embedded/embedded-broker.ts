@@ -115,7 +115,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     this.sessionsAreLocal = this.cluster === undefined;
     this.acl = new BrokerAcl(new Topics(config.broker.topicPrefix), catalog);
     this.sessions = new SessionRegistry(clients, metrics);
-    this.persistentSessions = new PersistentSessions({ ...config.broker.sessions, metrics });
+    this.persistentSessions = new PersistentSessions({ ...config.broker.sessions, metrics, onDiscarded: (clientId) => this.cluster?.sessionDiscarded(clientId) });
     this.sessions.onOpened((session) => {
       if (session.transport !== 'internal') {
         this.cluster?.sessionOpened(session.clientId);

@@ -26,6 +26,8 @@ const NEW_CLIENTS = /^\$SYS\/([^/]+)\/new\/clients$/;
 /** What this class reads of an Aedes 1.x broker beyond its typings: its emitter and its persistence. */
 interface AedesParts {
   id: string;
+  on(event: 'subscribe' | 'unsubscribe', listener: (subscriptions: Array<{ topic: string; qos: number } | string>, client: { id: string; clean: boolean }) => void): void;
+  on(event: 'client', listener: (client: { id: string; clean: boolean }) => void): void;
   mq: { on(topic: string, listener: (packet: MqPacket, done: () => void) => void): void };
   persistence?: {
     subscriptionsByTopic(topic: string): Promise<unknown[]>;
@@ -65,6 +67,10 @@ export class EmbeddedCluster {
   private readonly instances: ClusterInstances;
   private readonly bus: ClusterBus;
   private aedes?: AedesParts;
+  /** Topics persistent sessions held here subscribe to (QoS 1), by client: kept subscribed in Redis while they are away. */
+  private readonly kept = new Map<string, Set<string>>();
+  /** How many sessions keep each topic. */
+  private readonly keptTopics = new Map<string, number>();
 
   constructor(private readonly options: EmbeddedClusterOptions) {
     const { link, metrics } = options;
@@ -130,6 +136,27 @@ export class EmbeddedCluster {
   attach(broker: Aedes): void {
     const aedes = broker as unknown as AedesParts;
     this.aedes = aedes;
+    // Aedes unsubscribes a persistent session's topics from its emitter when the client goes away: without
+    // a subscription of its own, this instance would stop hearing them from Redis, and queue nothing.
+    aedes.on('subscribe', (subscriptions, client) => {
+      if (!client.clean && !client.id.startsWith(INTERNAL_CLIENT_ID_PREFIX)) {
+        for (const s of subscriptions) {
+          if (typeof s === 'object' && s.qos > 0 && s.qos !== 128) {
+            this.keep(client.id, s.topic);
+          }
+        }
+      }
+    });
+    aedes.on('unsubscribe', (topics, client) => {
+      for (const topic of topics) {
+        this.release(client.id, typeof topic === 'string' ? topic : topic.topic);
+      }
+    });
+    aedes.on('client', (client) => {
+      if (client.clean) {
+        this.sessionDiscarded(client.id);
+      }
+    });
     aedes.mq.on('$SYS/+/new/clients', (packet: MqPacket, done: () => void) => {
       const from = NEW_CLIENTS.exec(packet.topic)?.[1];
       if (from !== undefined && from !== aedes.id) {
@@ -148,6 +175,47 @@ export class EmbeddedCluster {
       this.logger.warn(
         `${command.op} of ${command.clientId}: instance(s) ${missing.join(', ')} did not confirm within ${confirmTimeoutMs} ms that they closed its sessions`,
       );
+    }
+  }
+
+  /** A persistent session ended (expired, banned, moved, demoted, or replaced by a clean one). */
+  sessionDiscarded(clientId: string): void {
+    for (const topic of this.kept.get(clientId) ?? []) {
+      this.release(clientId, topic);
+    }
+  }
+
+  private keep(clientId: string, topic: string): void {
+    let topics = this.kept.get(clientId);
+    if (topics === undefined) {
+      topics = new Set();
+      this.kept.set(clientId, topics);
+    }
+    if (topics.has(topic)) {
+      return;
+    }
+    topics.add(topic);
+    const count = (this.keptTopics.get(topic) ?? 0) + 1;
+    this.keptTopics.set(topic, count);
+    if (count === 1) {
+      this.emitter.on(topic, keepAlive);
+    }
+  }
+
+  private release(clientId: string, topic: string): void {
+    const topics = this.kept.get(clientId);
+    if (topics?.delete(topic) !== true) {
+      return;
+    }
+    if (topics.size === 0) {
+      this.kept.delete(clientId);
+    }
+    const count = (this.keptTopics.get(topic) ?? 1) - 1;
+    if (count > 0) {
+      this.keptTopics.set(topic, count);
+    } else {
+      this.keptTopics.delete(topic);
+      this.emitter.removeListener(topic, keepAlive);
     }
   }
 
@@ -207,5 +275,10 @@ function isLocalOnly(packet: MqPacket): boolean {
     }
   }
   return false;
+}
+
+/** The listener that keeps a topic subscribed in Redis for persistent sessions (queueForOfflineSessions does the work). */
+function keepAlive(_packet: MqPacket, done: () => void): void {
+  done();
 }
 
