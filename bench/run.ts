@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- [--quick] [--sizes=1000,5000,10000] [http] [fanout] [ban] [registration] [startup] [state] [eventsout] [history]]`
+ * `npm run bench [-- [--quick] [--sizes=1000,5000,10000] [http] [fanout] [ban] [registration] [startup] [state] [eventsout] [history] [cluster]]`
  *
  * Every figure is measured next to a baseline run in the same invocation and
  * reported as a ratio; one table goes to stdout at the end, progress to stderr.
@@ -17,6 +17,8 @@
  * - eventsout: client sends/s with outbound events on (RabbitMQ, embedded MQTT) against events off (bench/events-out.ts).
  * - history: broadcast on a history channel against one without, and listChannelMessages of 100
  *   messages at 50 concurrent readers (bench/history.ts).
+ * - cluster: three embedded instances over Redis against one, N subscribers (3,000; --sizes= sets it):
+ *   burst deliveries/s, cross-instance latency, ban across instances (bench/cluster.ts).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -40,12 +42,13 @@ import {
   sortNumbers,
   TOPIC_PREFIX,
 } from './lib';
+import { benchCluster } from './cluster';
 import { benchEventsOut } from './events-out';
 import { benchHistory } from './history';
 import { benchState } from './state';
 import type { SubscriberSpec, WorkerCommand, WorkerReply } from './subscriber-worker';
 
-const SUITES = ['http', 'fanout', 'ban', 'registration', 'startup', 'state', 'eventsout', 'history'] as const;
+const SUITES = ['http', 'fanout', 'ban', 'registration', 'startup', 'state', 'eventsout', 'history', 'cluster'] as const;
 type Suite = (typeof SUITES)[number];
 
 const args = process.argv.slice(2);
@@ -776,6 +779,9 @@ async function main(): Promise<void> {
         break;
       case 'history':
         await benchHistory({ seconds: HTTP_SECONDS, rounds: QUICK ? 1 : 3, row, fmt });
+        break;
+      case 'cluster':
+        await benchCluster({ n: sizesArg ? SIZES[0] : QUICK ? 600 : 3000, burst: BURST_MESSAGES, paced: PACED_MESSAGES, bans: QUICK ? 20 : 100, row, fmt });
         break;
     }
   }

@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { ClusterModule } from '../cluster/cluster.module';
+import { RedisLink } from '../cluster/redis-link';
 import { AppConfig } from '../config/app-config';
 import { Topics } from '../domain/topics';
 import { MetricsService } from '../metrics/metrics.service';
@@ -15,15 +17,15 @@ import { EmbeddedBroker } from './embedded/embedded-broker';
  * the topic scheme. Not global: a module that publishes or grants rights imports this one.
  */
 @Module({
-  imports: [StoreModule],
+  imports: [StoreModule, ClusterModule],
   providers: [
     {
       provide: Broker,
-      inject: [AppConfig, ClientRepository, ChannelCatalog, MetricsService, HttpAdapterHost],
-      useFactory: (config: AppConfig, clients: ClientRepository, catalog: ChannelCatalog, metrics: MetricsService, http: HttpAdapterHost): Broker => {
+      inject: [AppConfig, ClientRepository, ChannelCatalog, MetricsService, HttpAdapterHost, RedisLink],
+      useFactory: (config: AppConfig, clients: ClientRepository, catalog: ChannelCatalog, metrics: MetricsService, http: HttpAdapterHost, redis: RedisLink): Broker => {
         switch (config.broker.driver) {
           case 'embedded':
-            return new EmbeddedBroker(config, clients, catalog, metrics, http);
+            return new EmbeddedBroker(config, clients, catalog, metrics, http, redis);
           case 'aws-iot':
             return new AwsIotBroker(config, clients, catalog);
         }

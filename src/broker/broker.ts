@@ -42,6 +42,15 @@ export interface ConnectionState {
   lastSeenAt?: string;
 }
 
+/** An instance of an embedded cluster (REDIS_URL) as readiness reports it. */
+export interface ClusterStatus {
+  instanceId: string;
+  /** In touch with Redis and hearing the other instances; false: serving only its own clients. */
+  connected: boolean;
+  /** Messages accepted here waiting for Redis to reach the other instances. */
+  waitingMessages: number;
+}
+
 /** A client's request on its own shadow topic `$aws/things/{clientId}/shadow/{kind}` (embedded broker). */
 export interface ShadowRequest {
   clientId: string;
@@ -126,6 +135,19 @@ export abstract class Broker {
 
   /** Live connection state, where the driver knows it. */
   abstract connectionState(clientId: string): ConnectionState | undefined;
+
+  /**
+   * Which of these clients are connected anywhere, where the driver knows it across instances
+   * (an embedded cluster); undefined: ask the store (and `connectionState`).
+   */
+  async clientsConnected(_clientIds: string[]): Promise<Set<string> | undefined> {
+    return undefined;
+  }
+
+  /** This instance's place in an embedded cluster; undefined when it is not in one. */
+  clusterStatus(): ClusterStatus | undefined {
+    return undefined;
+  }
 
   /**
    * True when every session of this broker lives in this process (the embedded broker on its

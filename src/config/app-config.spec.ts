@@ -66,4 +66,43 @@ describe('loadConfig', () => {
     expect(config.store.tablePrefix).toBe('WebCommunicator-');
     expect(config.aws.region).toBe('eu-west-1');
   });
+
+  describe('REDIS_URL (API.md section 9)', () => {
+    const secret = 'x'.repeat(32);
+    const problemsOf = (env: Record<string, string>): string[] => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    };
+
+    it('stops with one line on the embedded store', () => {
+      expect(problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([
+        'REDIS_URL needs a store shared by every instance: set STORE=dynamodb (the embedded store lives in one process)',
+      ]);
+    });
+
+    it('stops with one line naming the missing broker keys of an embedded cluster', () => {
+      const problems = problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379', STORE: 'dynamodb', AUTH_JWT_SECRET: secret, MQTT_CA_CERT_FILE: '/ca.pem' });
+      expect(problems).toEqual(['REDIS_URL with BROKER=embedded makes a cluster, whose instances must share broker keys: set CONNECTION_TOKEN_SECRET, MQTT_CA_KEY_FILE']);
+    });
+
+    it('makes a cluster with the shared keys; AWS mode needs none of them', () => {
+      const cluster = loadConfig({
+        REDIS_URL: 'redis://127.0.0.1:6379/2',
+        STORE: 'dynamodb',
+        AUTH_JWT_SECRET: secret,
+        CONNECTION_TOKEN_SECRET: secret,
+        MQTT_CA_CERT_FILE: '/ca.pem',
+        MQTT_CA_KEY_FILE: '/ca.key',
+      });
+      expect(cluster.cluster).toEqual(expect.objectContaining({ redisUrl: 'redis://127.0.0.1:6379/2', keyPrefix: 'webcommunicator:', confirmTimeoutMs: 2000 }));
+      expect(cluster.broker.connectionTokenSecret).toBe(secret);
+      expect(loadConfig({ REDIS_URL: 'redis://r:6379', BROKER: 'aws-iot', STORE: 'dynamodb', AUTH_JWT_SECRET: secret }).cluster.redisUrl).toBe('redis://r:6379');
+      expect(problemsOf({ REDIS_URL: 'http://r' })[0]).toMatch(/^REDIS_URL is invalid/);
+      expect(loadConfig({}).cluster.redisUrl).toBeUndefined();
+    });
+  });
 });

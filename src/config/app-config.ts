@@ -29,6 +29,11 @@ export class AppConfig {
     /** Largest broker payload (the JSON envelope), in bytes. */
     maxPayloadBytes: number;
     connectionTokenTtlSeconds: number;
+    /**
+     * Embedded broker: the key that signs MQTT connection tokens (CONNECTION_TOKEN_SECRET). Unset: a
+     * random key kept in `DATA_DIR/broker-token.secret` (one instance only: a cluster must share it).
+     */
+    connectionTokenSecret?: string;
     /** Embedded broker: data queued for one subscriber that doesn't read before it is dropped, in bytes. */
     maxClientBufferBytes: number;
     /** Embedded broker: QoS of messages the service publishes (API, events) when the caller names none. Subscribers get min(this, their subscription's QoS). */
@@ -109,6 +114,20 @@ export class AppConfig {
     clientOpensslPerHour: number;
     /** Live (non-revoked) certificates per client; re-registering beyond it is 409 TOO_MANY_CERTIFICATES. */
     maxCertificatesPerClient: number;
+  };
+
+  /**
+   * REDIS_URL, shared by every instance: channel rate limits across instances and, with the
+   * embedded broker, the embedded cluster (docs/deployment.md). Undefined: one instance on its own.
+   */
+  cluster: {
+    redisUrl?: string;
+    /** Put before every Redis key and pub/sub channel of this deployment (REDIS_KEY_PREFIX), so several can share one Redis. */
+    keyPrefix: string;
+    /** This instance's name in the cluster (INSTANCE_ID; default: host name, process id and a random suffix). */
+    instanceId?: string;
+    /** How long a ban, revocation or demotion waits for every other instance to confirm it closed the sessions. */
+    confirmTimeoutMs: number;
   };
 
   users: {
@@ -261,6 +280,20 @@ export function loadConfig(env: Env = process.env): AppConfig {
 
   const dynamoEndpoint = r.url('DYNAMODB_ENDPOINT', ['http:', 'https:']);
 
+  const redisUrl = r.url('REDIS_URL', ['redis:', 'rediss:']);
+  const connectionTokenSecret = r.optional('CONNECTION_TOKEN_SECRET');
+  if (connectionTokenSecret !== undefined && connectionTokenSecret.length < 32) {
+    r.problems.push('CONNECTION_TOKEN_SECRET is invalid: use at least 32 characters');
+  }
+  if (redisUrl !== undefined && storeDriver === 'embedded') {
+    r.problems.push('REDIS_URL needs a store shared by every instance: set STORE=dynamodb (the embedded store lives in one process)');
+  } else if (redisUrl !== undefined && brokerDriver === 'embedded') {
+    const missing = ['CONNECTION_TOKEN_SECRET', 'MQTT_CA_CERT_FILE', 'MQTT_CA_KEY_FILE'].filter((name) => r.optional(name) === undefined);
+    if (missing.length > 0) {
+      r.problems.push(`REDIS_URL with BROKER=embedded makes a cluster, whose instances must share broker keys: set ${missing.join(', ')}`);
+    }
+  }
+
   const config: AppConfig = {
     port: r.int('PORT', 3000, 0, 65535),
     host: r.string('HOST', '0.0.0.0', HOST, 'expected a host name or IP address'),
@@ -276,6 +309,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       topicPrefix: r.string('TOPIC_PREFIX', 'webcommunicator/dev', TOPIC_PREFIX, 'expected 1 to 4 levels of [A-Za-z0-9_-] separated by /'),
       maxPayloadBytes: r.int('MAX_PAYLOAD_BYTES', 131_072, 256, 131_072),
       connectionTokenTtlSeconds: r.int('CONNECTION_TOKEN_TTL_SECONDS', 3600, 30, 86_400),
+      connectionTokenSecret,
       maxClientBufferBytes: r.int('MQTT_MAX_CLIENT_BUFFER_BYTES', 1_048_576, 262_144, 67_108_864),
       publishQos: r.int('MQTT_PUBLISH_QOS', 1, 0, 1) as 0 | 1,
       sessions: {
@@ -330,6 +364,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
       clientOpenssl: r.bool('REGISTRATION_CLIENT_OPENSSL', false),
       clientOpensslPerHour: r.int('REGISTRATION_CLIENT_OPENSSL_PER_HOUR', 10, 1, 10_000),
       maxCertificatesPerClient: r.int('MAX_CERTIFICATES_PER_CLIENT', 5, 1, 100),
+    },
+    cluster: {
+      redisUrl,
+      keyPrefix: r.string('REDIS_KEY_PREFIX', 'webcommunicator:', /^[A-Za-z0-9:._-]{0,100}$/, 'expected [A-Za-z0-9:._-]{0,100}'),
+      instanceId: r.string('INSTANCE_ID', '', /^[A-Za-z0-9:._-]{0,100}$/, 'expected [A-Za-z0-9:._-]{0,100}') || undefined,
+      confirmTimeoutMs: r.int('CLUSTER_CONFIRM_TIMEOUT_MS', 2000, 100, 60_000),
     },
     users: {
       banExpirySweepMs: r.int('BAN_EXPIRY_SWEEP_MS', 2000, 100, 60_000),

@@ -7,10 +7,10 @@ import { ErrorCode, errorMessage, NotReadyError } from '../domain/errors';
 
 const CHECK_TIMEOUT_MS = 3_000;
 
-function withTimeout(promise: Promise<void>): Promise<void> {
+function withTimeout<T>(promise: Promise<T>): Promise<T> {
   return Promise.race([
     promise,
-    new Promise<void>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS).unref()),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS).unref()),
   ]);
 }
 
@@ -37,8 +37,8 @@ export class HealthController {
     const checks = this.readiness.entries().map(([name, check]) => async () => {
       const session = this.indicators.check(name);
       try {
-        await withTimeout(check());
-        return session.up();
+        const details = await withTimeout(check());
+        return details === undefined ? session.up() : session.up(details);
       } catch (error) {
         return session.down({ message: errorMessage(error) });
       }

@@ -1,6 +1,10 @@
 import { Injectable } from '@nestjs/common';
 
-export type ReadinessCheck = () => Promise<void>;
+/**
+ * Throws when the dependency can't serve (readiness is then 503). May resolve with details
+ * reported alongside an `up` (a degraded but serving state, e.g. an instance cut off from its cluster).
+ */
+export type ReadinessCheck = () => Promise<void | Record<string, unknown>>;
 
 /**
  * Named checks that readiness runs: the store and broker here, and any module

@@ -58,7 +58,7 @@ export class MetricsService {
 
   readonly sessionsDiscarded = new Counter({
     name: 'webcommunicator_mqtt_sessions_discarded_total',
-    help: 'Persistent MQTT sessions discarded by the service, by reason: expired, ban, demotion',
+    help: 'Persistent MQTT sessions discarded by the service, by reason: expired, ban, demotion, moved (the client connected to another instance of the cluster)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -87,6 +87,31 @@ export class MetricsService {
   readonly outboundEventsBuffered = new Gauge({
     name: 'webcommunicator_outbound_events_buffered',
     help: 'Outbound events waiting for the transport (EVENTS_OUT_BUFFER is the most)',
+    registers: [this.registry],
+  });
+
+  readonly redisUp = new Gauge({
+    name: 'webcommunicator_redis_up',
+    help: 'Whether this instance reaches Redis (REDIS_URL): 1 yes, 0 no (an embedded cluster instance then serves only its own clients); 1 without REDIS_URL',
+    registers: [this.registry],
+  });
+
+  readonly clusterInstances = new Gauge({
+    name: 'webcommunicator_cluster_instances',
+    help: 'Instances of the embedded cluster this instance last saw alive, itself included',
+    registers: [this.registry],
+  });
+
+  readonly clusterUnconfirmed = new Counter({
+    name: 'webcommunicator_cluster_unconfirmed_total',
+    help: 'Session closes (ban, certificate revocation, portal demotion) another instance did not confirm within CLUSTER_CONFIRM_TIMEOUT_MS, by operation',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+
+  readonly clusterOutbox = new Gauge({
+    name: 'webcommunicator_cluster_outbox_messages',
+    help: 'Messages accepted on this instance waiting for Redis to reach the other instances',
     registers: [this.registry],
   });
 

@@ -12,6 +12,11 @@ import { type ClientPresence, ClientRepository } from '../store/client.repositor
  * broker reported its sessions, so a quick connect / disconnect can't end up reversed. A broker
  * whose sessions all live in this process (the embedded broker on its own) clears every mark at
  * start: after a kill -9, nobody is left marked connected.
+ *
+ * In an embedded cluster (REDIS_URL), `connected` comes from the broker's cluster-wide view
+ * (Redis: each instance's clients, expiring with an instance that dies), and the store keeps
+ * `lastSeenAt`; a session closing here leaves the store's mark alone while the client is still
+ * connected on another instance (a takeover).
  */
 @Injectable()
 export class PresenceService implements OnModuleInit, OnModuleDestroy {
@@ -43,7 +48,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
 
   async get(clientIds: string[]): Promise<ClientPresence[]> {
     const unique = [...new Set(clientIds)];
-    const known = new Map((await this.clients.presence(unique)).map((p) => [p.clientId, p]));
+    const [stored, live] = await Promise.all([this.clients.presence(unique), this.broker.clientsConnected(unique)]);
+    const known = new Map(stored.map((p) => [p.clientId, live === undefined ? p : { ...p, connected: live.has(p.clientId) }]));
     return clientIds.map((clientId) => known.get(clientId) ?? { clientId, connected: false });
   }
 
@@ -67,7 +73,13 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   private write(clientId: string, connected: boolean, time: string): void {
     const previous = this.writes.get(clientId) ?? Promise.resolve();
     const next = previous
-      .then(() => this.clients.setConnected(clientId, connected, time))
+      .then(async () => {
+        // A takeover on another instance of a cluster: the client is still connected there.
+        if (!connected && (await this.broker.clientsConnected([clientId]))?.has(clientId) === true) {
+          return;
+        }
+        await this.clients.setConnected(clientId, connected, time);
+      })
       .catch((error: unknown) => this.logger.warn(`could not record presence of ${clientId}: ${errorMessage(error)}`))
       .finally(() => {
         if (this.writes.get(clientId) === next) {

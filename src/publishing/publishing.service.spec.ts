@@ -9,6 +9,7 @@ import { Topics } from '../domain/topics';
 import { loadConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { InMemoryChannelRepository, InMemoryClientRepository, RecordingBroker, RecordingOutboundEvents } from '../../test/support/fakes';
+import { MemoryRateLimits } from './rate-limiter';
 import { PublishingService } from './publishing.service';
 import { BrokerUnavailableError, DomainError } from '../domain/errors';
 
@@ -50,6 +51,7 @@ describe('PublishingService', () => {
       new MetricsService(),
       new RecordingOutboundEvents().asService,
       new HistoryService(store.history, catalog),
+      new MemoryRateLimits(),
     );
   });
 

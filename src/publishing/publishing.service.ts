@@ -10,7 +10,7 @@ import { AppConfig } from '../config/app-config';
 import { type MessageSource, MetricsService } from '../metrics/metrics.service';
 import { ClientRepository } from '../store/client.repository';
 import { OutboundEvents } from '../events/out/outbound-events';
-import { RateLimiter } from './rate-limiter';
+import { RateLimits } from './rate-limiter';
 import type { ChannelDefinition } from '../domain/channel';
 import {
   ChannelNotFoundError,
@@ -64,7 +64,6 @@ export interface Envelope {
 @Injectable()
 export class PublishingService {
   private readonly logger = new Logger(PublishingService.name);
-  private readonly limiter = new RateLimiter();
 
   constructor(
     private readonly config: AppConfig,
@@ -76,6 +75,7 @@ export class PublishingService {
     private readonly metrics: MetricsService,
     private readonly events: OutboundEvents,
     private readonly history: HistoryService,
+    private readonly limits: RateLimits,
   ) {}
 
   async publish(request: PublishRequest): Promise<PublishResult> {
@@ -104,7 +104,7 @@ export class PublishingService {
     }
     // Before the schema check: a send the schema refuses still uses up the sender's rate.
     if (request.source === 'client' && channel.rateLimit !== undefined) {
-      const wait = this.limiter.take(`${channel.name}\u0000${request.senderId}`, channel.rateLimit);
+      const wait = await this.limits.take(`${channel.name}\u0000${request.senderId}`, channel.rateLimit);
       if (wait > 0) {
         throw new RateLimitedError(`Channel ${channel.name} allows ${channel.rateLimit.messages} messages per ${channel.rateLimit.perSeconds} s per client.`, wait);
       }

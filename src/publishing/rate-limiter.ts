@@ -8,10 +8,27 @@ interface Bucket {
 const MAX_BUCKETS = 100_000;
 
 /**
+ * Channel rate limits per (channel, client): `take` uses up one message of the client's
+ * allowance and resolves with 0, or with the seconds to wait when none is left.
+ * In-memory on one instance; shared by every instance through Redis with REDIS_URL
+ * (src/cluster/redis-rate-limits.ts).
+ */
+export abstract class RateLimits {
+  abstract take(key: string, limit: RateLimit): Promise<number>;
+}
+
+/** RateLimits of one instance (no REDIS_URL): with N instances and no Redis, a client would get up to N times the rate. */
+export class MemoryRateLimits extends RateLimits {
+  private readonly limiter = new RateLimiter();
+
+  async take(key: string, limit: RateLimit): Promise<number> {
+    return this.limiter.take(key, limit);
+  }
+}
+
+/**
  * Token buckets per (channel, client): `messages` per `perSeconds`, refilled
  * continuously, so bursts up to `messages` pass and the sustained rate holds.
- * In-memory and per instance: with N instances a client gets at most N times
- * the rate (documented).
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();

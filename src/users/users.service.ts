@@ -39,7 +39,8 @@ export class UsersService {
 
   async list(query: { status?: ClientStatus; limit?: number; cursor?: string }): Promise<UserPage> {
     const page = await this.clients.list({ status: query.status, limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor });
-    return { users: page.items.map((record) => this.withConnection(record)), nextCursor: page.nextCursor };
+    const live = await this.broker.clientsConnected(page.items.map((record) => record.clientId));
+    return { users: page.items.map((record) => this.withConnection(record, live)), nextCursor: page.nextCursor };
   }
 
   async get(clientId: string): Promise<User> {
@@ -48,7 +49,7 @@ export class UsersService {
     if (record === undefined) {
       throw new UserNotFoundError(clientId);
     }
-    return this.withConnection(record);
+    return this.withConnection(record, await this.broker.clientsConnected([record.clientId]));
   }
 
   /**
@@ -81,10 +82,15 @@ export class UsersService {
       this.unbanned(record, before?.status, actor, { reason });
     }
     // Read after the broker side is done: a ban has closed the sessions by now.
-    return this.withConnection(record);
+    return this.withConnection(record, await this.broker.clientsConnected([record.clientId]));
   }
 
-  private withConnection(record: ClientRecord): User {
+  /** `live`: who is connected anywhere, when the broker knows it across instances (an embedded cluster). */
+  private withConnection(record: ClientRecord, live: Set<string> | undefined): User {
+    if (live !== undefined) {
+      const connected = live.has(record.clientId);
+      return { record, connection: { connected, lastSeenAt: connected ? new Date().toISOString() : undefined } };
+    }
     return { record, connection: this.broker.connectionState(record.clientId) };
   }
 

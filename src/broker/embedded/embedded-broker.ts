@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { type BeforeApplicationShutdown, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { HttpAdapterHost } from '@nestjs/core';
 import { Aedes, type PublishPacket } from 'aedes';
+import type { RedisLink } from '../../cluster/redis-link';
 import type { ChannelCatalog } from '../../store/channel-catalog';
 import { loadOrCreateSecret } from '../../common/secrets';
 import { Topics } from '../../domain/topics';
 import type { AppConfig } from '../../config/app-config';
 import type { MetricsService } from '../../metrics/metrics.service';
 import type { ClientRepository } from '../../store/client.repository';
-import { Broker, type BrokerEndpoint, type ClientLifecycleEvent, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions, type ShadowRequestHandler } from '../broker';
+import { Broker, type BrokerEndpoint, type ClientLifecycleEvent, type ClusterStatus, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions, type ShadowRequestHandler } from '../broker';
 import { checkInternals } from './aedes-internals';
 import { BrokerAcl, INTERNAL_TOPIC_PREFIX } from './broker-acl';
 import { CertificateAuthority } from './certificate-authority';
@@ -19,6 +20,7 @@ import { normalSerial } from './certificate-serial';
 import { ConnectionTokens } from './connection-tokens';
 import { addressPort, MQTT_WS_PATH, MqttListeners } from './listeners';
 import { INTERNAL_USERNAME, MqttHooks } from './mqtt-hooks';
+import { type CloseCommand, EmbeddedCluster } from './embedded-cluster';
 import { PersistentSessions } from './persistent-sessions';
 import { SessionRegistry } from './session-registry';
 import type { ChannelDefinition } from '../../domain/channel';
@@ -66,7 +68,8 @@ const PACKET_OVERHEAD_BYTES = 65_536 + 16;
 export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   readonly kind = 'embedded' as const;
   readonly issuesCredentialsLocally = true;
-  override readonly sessionsAreLocal = true;
+  /** False in an embedded cluster (REDIS_URL): sessions live on every instance. */
+  override readonly sessionsAreLocal: boolean;
 
   /** Who is connected where; listen here for session lifecycle events. */
   readonly sessions: SessionRegistry;
@@ -77,6 +80,8 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
   /** Sessions kept for clients that connect with clean session off (API.md section 4). */
   private readonly persistentSessions: PersistentSessions;
   private readonly internalSecret = randomBytes(32).toString('base64url');
+  /** This instance's part in an embedded cluster (REDIS_URL); undefined on its own. */
+  private readonly cluster?: EmbeddedCluster;
 
   private aedes?: Aedes;
   private ca?: CertificateAuthority;
@@ -91,18 +96,35 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     catalog: ChannelCatalog,
     private readonly metrics: MetricsService,
     private readonly httpAdapterHost: HttpAdapterHost,
+    redis?: RedisLink,
   ) {
     super();
+    if (redis?.enabled === true) {
+      this.cluster = new EmbeddedCluster({
+        link: redis,
+        metrics,
+        confirmTimeoutMs: config.cluster.confirmTimeoutMs,
+        closeLocal: (command) => this.closeLocal(command),
+        takenOver: (clientId) => {
+          this.sessions.takenOver(clientId);
+          // The client's session now lives where it connected: what this instance kept for it would be replayed twice if it came back.
+          this.persistentSessions.discard(clientId, 'moved').catch((error: unknown) => this.logger.warn(`could not discard the session of ${clientId}: ${errorMessage(error)}`));
+        },
+      });
+    }
+    this.sessionsAreLocal = this.cluster === undefined;
     this.acl = new BrokerAcl(new Topics(config.broker.topicPrefix), catalog);
     this.sessions = new SessionRegistry(clients, metrics);
-    this.persistentSessions = new PersistentSessions({ ...config.broker.sessions, metrics });
+    this.persistentSessions = new PersistentSessions({ ...config.broker.sessions, metrics, onDiscarded: (clientId) => this.cluster?.sessionDiscarded(clientId) });
     this.sessions.onOpened((session) => {
       if (session.transport !== 'internal') {
+        this.cluster?.sessionOpened(session.clientId);
         this.lifecycle({ kind: 'connected', clientId: session.clientId, transport: session.transport, time: new Date().toISOString() });
       }
     });
     this.sessions.onClosed((session, reason) => {
       if (session.transport !== 'internal') {
+        this.cluster?.sessionClosed(session.clientId);
         this.lifecycle({
           kind: 'disconnected',
           clientId: session.clientId,
@@ -141,6 +163,8 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
     this.stopping = true;
     this.listeners.detachWebSocket();
     await this.sessions.shutdown(['websocket']);
+    // Before Redis connections close (onApplicationShutdown): the others stop counting on this instance now.
+    await this.cluster?.stop();
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -150,7 +174,10 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
 
   private async start(): Promise<void> {
     const { broker, dataDir, publicHost } = this.config;
-    const tokens = new ConnectionTokens(loadOrCreateSecret(join(dataDir, 'broker-token.secret')), broker.connectionTokenTtlSeconds);
+    const tokens = new ConnectionTokens(
+      broker.connectionTokenSecret ?? loadOrCreateSecret(join(dataDir, 'broker-token.secret')),
+      broker.connectionTokenTtlSeconds,
+    );
     this.tokens = tokens;
     this.ca = await CertificateAuthority.open({
       dataDir,
@@ -169,7 +196,11 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
       persistentSessions: this.persistentSessions.enabled,
       forgetSubscription: (client, topic) => this.persistentSessions.forget(client, [topic]),
     });
+    const cluster = this.cluster;
+    await cluster?.start();
     const aedes = await Aedes.createBroker({
+      // In a cluster: messages go through Redis (embedded-cluster.ts), and the broker id names this instance.
+      ...(cluster === undefined ? {} : { id: cluster.instanceId, mq: cluster.emitter }),
       connectTimeout: 10_000,
       // Only a safety net: aedes-internals/write-cap.ts never lets a write ask Aedes to wait.
       drainTimeout: 10_000,
@@ -185,6 +216,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
       persistence: this.persistentSessions.persistence,
     });
     this.aedes = aedes;
+    cluster?.attach(aedes);
     this.persistentSessions.attach(aedes);
     aedes.on('clientError', (client, error) => {
       this.sessions.connectionOf(client)?.closing('error');
@@ -273,12 +305,7 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
    * read and their CONNACK are refused by the registry.
    */
   async revoke(client: ClientRecord): Promise<void> {
-    const closed = await this.sessions.revoke(client.clientId);
-    if (closed > 0) {
-      this.logger.log(`closed ${closed} MQTT session(s) of ${client.clientId}`);
-    }
-    // Un-banned later, the client starts afresh: nothing published during the ban is replayed.
-    await this.persistentSessions.discard(client.clientId, 'ban');
+    await this.closeEverywhere({ op: 'ban', clientId: client.clientId });
   }
 
   /**
@@ -286,23 +313,51 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
    * A persistent session belongs to the client id, not to a credential: the client's other certificates resume it.
    */
   async revokeCertificate(client: ClientRecord, certificate: { id: string }): Promise<void> {
-    const serial = normalSerial(certificate.id);
-    const closed = await this.sessions.closeWhere(
-      (s) => s.clientId === client.clientId && s.credential.kind === 'certificate' && normalSerial(s.credential.serialNumber) === serial,
-      'ban',
-    );
-    this.metrics.forcedDisconnects.inc(closed);
-    this.logger.log(`certificate ${certificate.id} of ${client.clientId} revoked; closed ${closed} MQTT session(s)`);
+    await this.closeEverywhere({ op: 'certificate', clientId: client.clientId, serial: normalSerial(certificate.id) });
   }
 
   /** Closes the client's portal sessions (a demotion); its other sessions keep their plain rights. */
   async revokePortalRights(client: ClientRecord): Promise<void> {
-    const closed = await this.sessions.closeWhere((s) => s.clientId === client.clientId && s.portal, 'ban');
-    this.metrics.forcedDisconnects.inc(closed);
-    // What a portal session subscribed to under `{prefix}/#` must not be replayed to a plain one.
-    await this.persistentSessions.discard(client.clientId, 'demotion');
-    if (closed > 0) {
-      this.logger.log(`closed ${closed} portal MQTT session(s) of ${client.clientId}`);
+    await this.closeEverywhere({ op: 'portal', clientId: client.clientId });
+  }
+
+  /** Here, and in a cluster on every other instance at the same time (resolving once they confirmed, or at the bound). */
+  private async closeEverywhere(command: CloseCommand): Promise<void> {
+    await Promise.all([this.closeLocal(command), this.cluster?.closeEverywhere(command)]);
+  }
+
+  /** Closes this instance's sessions that a ban, revocation or demotion ends; resolves with how many once closed. */
+  private async closeLocal(command: CloseCommand): Promise<number> {
+    const { clientId } = command;
+    switch (command.op) {
+      case 'ban': {
+        const closed = await this.sessions.revoke(clientId);
+        if (closed > 0) {
+          this.logger.log(`closed ${closed} MQTT session(s) of ${clientId}`);
+        }
+        // Un-banned later, the client starts afresh: nothing published during the ban is replayed.
+        await this.persistentSessions.discard(clientId, 'ban');
+        return closed;
+      }
+      case 'certificate': {
+        const closed = await this.sessions.closeWhere(
+          (s) => s.clientId === clientId && s.credential.kind === 'certificate' && normalSerial(s.credential.serialNumber) === command.serial,
+          'ban',
+        );
+        this.metrics.forcedDisconnects.inc(closed);
+        this.logger.log(`certificate ${command.serial} of ${clientId} revoked; closed ${closed} MQTT session(s) here`);
+        return closed;
+      }
+      case 'portal': {
+        const closed = await this.sessions.closeWhere((s) => s.clientId === clientId && s.portal, 'ban');
+        this.metrics.forcedDisconnects.inc(closed);
+        // What a portal session subscribed to under `{prefix}/#` must not be replayed to a plain one.
+        await this.persistentSessions.discard(clientId, 'demotion');
+        if (closed > 0) {
+          this.logger.log(`closed ${closed} portal MQTT session(s) of ${clientId}`);
+        }
+        return closed;
+      }
     }
   }
 
@@ -330,6 +385,17 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
   /** Live sessions of this process; `lastSeenAt` of a disconnected client is the store's. */
   connectionState(clientId: string): ConnectionState {
     return this.sessions.isConnected(clientId) ? { connected: true, lastSeenAt: new Date().toISOString() } : { connected: false };
+  }
+
+  /** In a cluster: who is connected on any instance (undefined with Redis unreachable, or on its own: the store and connectionState know). */
+  override async clientsConnected(clientIds: string[]): Promise<Set<string> | undefined> {
+    return this.cluster?.presence.connected(clientIds);
+  }
+
+  /** In a cluster: whether this instance is in touch with the others, and what waits for Redis (readiness says so; it never fails on it). */
+  override clusterStatus(): ClusterStatus | undefined {
+    const cluster = this.cluster;
+    return cluster === undefined ? undefined : { instanceId: cluster.instanceId, connected: cluster.connected, waitingMessages: cluster.waiting };
   }
 
   async checkHealth(): Promise<void> {

@@ -6,7 +6,7 @@ import { SessionPersistence } from './aedes-internals/session-persistence';
 import { INTERNAL_CLIENT_ID_PREFIX } from './mqtt-hooks';
 
 /** Why the service dropped a persistent session. */
-export type DiscardReason = 'expired' | 'ban' | 'demotion';
+export type DiscardReason = 'expired' | 'ban' | 'demotion' | 'moved';
 
 export interface PersistentSessionsOptions {
   /** MQTT_SESSION_QUEUE_MAX */
@@ -14,6 +14,8 @@ export interface PersistentSessionsOptions {
   /** MQTT_SESSION_EXPIRY_SECONDS; 0 turns persistent sessions off. */
   expirySeconds: number;
   metrics: MetricsService;
+  /** A session was dropped (any reason): an embedded cluster stops keeping its topics subscribed in Redis. */
+  onDiscarded?: (clientId: string) => void;
 }
 
 /** The SUBACK code of a refused subscription, which Aedes leaves in the 'subscribe' event's `qos`. */
@@ -105,6 +107,7 @@ export class PersistentSessions {
     this.cancelExpiry(clientId);
     const had = (await this.persistence.subscriptionsByClient({ id: clientId } as Client)).length > 0 || this.persistence.queuedFor(clientId) > 0;
     await this.persistence.discard(clientId);
+    this.options.onDiscarded?.(clientId);
     if (had) {
       this.options.metrics.sessionsDiscarded.inc({ reason });
       this.logger.log(`persistent MQTT session of ${clientId} discarded (${reason})`);

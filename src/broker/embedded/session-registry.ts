@@ -215,6 +215,16 @@ export class SessionRegistry {
     return connections.map((c) => c.session!);
   }
 
+  /**
+   * The client connected on another instance of the cluster: Aedes closes its session here
+   * (it hears the other broker's `new/clients` announcement); this records why.
+   */
+  takenOver(clientId: string): void {
+    for (const connection of this.sessions.get(clientId) ?? []) {
+      connection.closing('takeover');
+    }
+  }
+
   /** Closes every session of the client; resolves with how many once their sockets are closed. */
   close(clientId: string, reason: CloseReason): Promise<number> {
     return this.closeConnections([...(this.sessions.get(clientId) ?? [])], reason);

@@ -192,6 +192,21 @@ describe('installDirectDelivery', () => {
     expect(seen.map((m) => m.payload)).toEqual(['one', 'two', 'three']);
   });
 
+  it('delivers a message of another cluster instance that carries the same counter as the last local one', async () => {
+    const subscriber = await rig.connect('tcp', 'cluster-sub');
+    await subscriber.subscribeAsync(['game/news'], { qos: 0 });
+    const seen = rawPublishes(subscriber);
+
+    await publish(rig.aedes, 'game/news', Buffer.from('local'), 0);
+    // What the cluster emitter hands Aedes for another instance's message: that broker's id and its own counter.
+    const aedes = rig.aedes as unknown as { counter: number; mq: { emit(packet: object, done: () => void): void } };
+    const remote = { cmd: 'publish', topic: 'game/news', payload: Buffer.from('remote'), qos: 0, retain: false, dup: false, brokerId: 'another-instance', brokerCounter: aedes.counter };
+    await new Promise<void>((resolve) => aedes.mq.emit(remote, resolve));
+    await until(() => seen.length >= 2, 'both messages');
+
+    expect(seen.map((m) => m.payload)).toEqual(['local', 'remote']);
+  });
+
   it('never answers from another topic\'s or flag\'s encoding of the same payload', async () => {
     const subscriber = await rig.connect('ws', 'topics');
     await subscriber.subscribeAsync(['game/a', 'game/b'], { qos: 0 });

@@ -93,8 +93,12 @@ export interface AedesClientInternals {
  * interleaved with QoS 0 ones (direct-delivery.spec.ts). The check exists for
  * one message matching two of a client's subscriptions; those copies arrive in
  * the same synchronous fan-out loop, one after the other for this client, so
- * "same counter as the previous delivery" is exact for this single-process
- * broker and never drops a distinct message.
+ * "same broker and counter as the previous delivery" is exact and never drops a
+ * distinct message. The broker id counts in an embedded cluster: a message from
+ * another instance carries that instance's id and counter (cluster-emitter.ts),
+ * and two instances' counters run independently, so the counter alone would
+ * drop another instance's message that happens to follow a local one with the
+ * same number.
  *
  * The fields it relies on (AedesClientInternals) are checked once at start by
  * self-check.ts.
@@ -106,14 +110,16 @@ export function installDirectDelivery(aedesClient: Client, outlet: DirectOutlet)
   /** Deliveries handed to Aedes' own (deferred) path whose write has not happened yet. */
   let deferred = 0;
   let lastCounter: number | undefined;
+  let lastBroker: string | undefined;
 
   const deliver = (aedesDeliver: Deliver, packet: OutgoingPacket, callback: () => void, directAllowed: boolean): void => {
     const counter = packet.brokerCounter;
-    if (counter !== undefined && counter === lastCounter) {
+    if (counter !== undefined && counter === lastCounter && packet.brokerId === lastBroker) {
       afterThisTurn(callback); // the same message through a second matching subscription
       return;
     }
     lastCounter = counter;
+    lastBroker = packet.brokerId;
     if (
       directAllowed &&
       deferred === 0 &&

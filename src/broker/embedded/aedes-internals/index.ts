@@ -15,6 +15,7 @@ import { slimAedesClient } from './slim-client';
 import { capBufferedWrites } from './write-cap';
 
 export { BrokerInternalsError, checkInternals } from './self-check';
+export { ClusterEmitter, type MqPacket } from './cluster-emitter';
 export { mqttStreamFromWebSocket } from './websocket-stream';
 
 export interface ConnectionLimits {
