@@ -165,8 +165,17 @@ async function run(label: string, specs: SubscriberSpec[], urlOf: (i: number) =>
 async function bans(prefix: string, count: number, registerUrl: string, clientUrl: string, adminUrl: string): Promise<number[]> {
   const ids = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   const clients = await inParallel(ids, 8, async (clientId) => {
-    const reg = await postJson(`${registerUrl}/v1/registrations`, token(clientId), { connectionType: 'WEBSOCKET' });
-    return connectMqtt(clientUrl, clientId, String(reg.body.connectionToken));
+    for (let attempt = 1; ; attempt += 1) {
+      const reg = await postJson(`${registerUrl}/v1/registrations`, token(clientId), { connectionType: 'WEBSOCKET' });
+      if (reg.status === 201) {
+        return connectMqtt(clientUrl, clientId, String(reg.body.connectionToken));
+      }
+      // The shared store (dynalite, one process) can answer 503 under the burst before; anything else is a failure.
+      if (reg.status !== 503 || attempt >= 5) {
+        throw new Error(`registration of ${clientId}: ${reg.status} ${JSON.stringify(reg.body).slice(0, 300)}`);
+      }
+      await sleep(200 * attempt);
+    }
   });
   const admin = token('bench-admin', ['admin']);
   const closes: number[] = [];
