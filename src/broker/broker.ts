@@ -88,6 +88,11 @@ export type ClientLifecycleListener = (event: ClientLifecycleEvent) => void;
 /** Answers shadow requests (the state module); never throws, answers on the shadow's response topics. */
 export type ShadowRequestHandler = (request: ShadowRequest) => void;
 
+/** Where a revocation closed sessions: instances of an embedded cluster that did not confirm within the bound. */
+export interface SessionsClosed {
+  unconfirmed: string[];
+}
+
 /**
  * Port: the MQTT broker. Drivers: `embedded` (Aedes in-process) and `aws-iot`
  * (AWS IoT Core). Feature modules depend on this class only.
@@ -115,17 +120,20 @@ export abstract class Broker {
   /** Restores a client's rights after an un-ban. */
   abstract grant(client: ClientRecord): Promise<void>;
 
-  /** Removes a client's rights and closes its live sessions; resolves only once they are closed. */
-  abstract revoke(client: ClientRecord): Promise<void>;
+  /**
+   * Removes a client's rights and closes its live sessions; resolves only once they are closed (in an
+   * embedded cluster: once every instance confirmed, or at the bound, naming those that did not).
+   */
+  abstract revoke(client: ClientRecord): Promise<SessionsClosed | void>;
 
   /**
    * Makes one certificate unusable (the caller has taken it off the client's record) and
    * closes live sessions that used it; resolves once they are closed. Other certificates keep working.
    */
-  abstract revokeCertificate(client: ClientRecord, certificate: { id: string; arn?: string }): Promise<void>;
+  abstract revokeCertificate(client: ClientRecord, certificate: { id: string; arn?: string }): Promise<SessionsClosed | void>;
 
   /** The client is no longer a portal client: its live portal sessions lose their rights (are closed). */
-  abstract revokePortalRights(client: ClientRecord): Promise<void>;
+  abstract revokePortalRights(client: ClientRecord): Promise<SessionsClosed | void>;
 
   /** Where clients of this connection type connect. */
   abstract endpoint(connectionType: ConnectionType): Promise<BrokerEndpoint>;

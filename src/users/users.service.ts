@@ -19,6 +19,8 @@ export const BAN_EXPIRY_ACTOR = 'ban-expiry';
 export interface User {
   record: ClientRecord;
   connection?: ConnectionState;
+  /** After a ban in an embedded cluster: instances that did not confirm within the bound that they closed its sessions. */
+  unconfirmedInstances?: string[];
 }
 
 export interface UserPage {
@@ -67,12 +69,13 @@ export class UsersService {
     if (record === undefined) {
       throw new UserNotFoundError(clientId);
     }
+    let unconfirmed: string[] = [];
     if (status === 'BANNED') {
       // Before the revoke: backends hear of the ban, then of the sessions it closed (`client.disconnected`, reason `ban`).
       if (before?.status !== 'BANNED' || before.banReason !== record.banReason || before.banExpiresAt !== record.banExpiresAt) {
         this.events.emit('client.banned', clientId, { reason: record.banReason, expiresAt: record.banExpiresAt });
       }
-      await this.broker.revoke(record);
+      unconfirmed = (await this.broker.revoke(record))?.unconfirmed ?? [];
       if (before?.status !== 'BANNED') {
         this.metrics.bans.inc();
       }
@@ -82,7 +85,8 @@ export class UsersService {
       this.unbanned(record, before?.status, actor, { reason });
     }
     // Read after the broker side is done: a ban has closed the sessions by now.
-    return this.withConnection(record, await this.broker.clientsConnected([record.clientId]));
+    const user = this.withConnection(record, await this.broker.clientsConnected([record.clientId]));
+    return unconfirmed.length > 0 ? { ...user, unconfirmedInstances: unconfirmed } : user;
   }
 
   /** `live`: who is connected anywhere, when the broker knows it across instances (an embedded cluster). */
@@ -142,7 +146,7 @@ export class UsersService {
    * Revokes one certificate: off the record first (CONNECTs with it are refused from then on),
    * then the broker makes it unusable and closes live sessions that used it, before this returns.
    */
-  async revokeCertificate(clientId: string, certificateId: string, actor: string): Promise<void> {
+  async revokeCertificate(clientId: string, certificateId: string, actor: string): Promise<{ unconfirmedInstances: string[] }> {
     this.assertClientId(clientId);
     const notFound = (): CertificateNotFoundError => new CertificateNotFoundError(clientId, certificateId);
     if (!CERTIFICATE_ID.test(certificateId)) {
@@ -156,8 +160,9 @@ export class UsersService {
     if (removed === undefined) {
       throw notFound();
     }
-    await this.broker.revokeCertificate(removed.record, { id: certificateId, arn: removed.arn });
+    const closed = await this.broker.revokeCertificate(removed.record, { id: certificateId, arn: removed.arn });
     this.logger.log({ audit: 'user.certificate.revoked', clientId, certificateId, actor }, 'certificate revoked');
+    return { unconfirmedInstances: closed?.unconfirmed ?? [] };
   }
 
   private assertClientId(clientId: string): void {

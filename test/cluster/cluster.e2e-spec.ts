@@ -99,6 +99,7 @@ describe('embedded cluster: three instances over Redis, a shared DynamoDB store'
     const response = await request(cluster.nodes[0].url).patch('/v1/admin/users/victim').set(admin()).send({ status: 'BANNED', reason: 'cheating' });
     expect(response.status).toBe(200);
     expect(response.body.connected).toBe(false);
+    expect(response.headers['x-unconfirmed-instances']).toBeUndefined();
     // Counted by instance 2 once the socket was closed, before it confirmed: so before the response.
     expect(await metric(cluster.nodes[2], 'webcommunicator_forced_disconnects_total')).toBe(before + 1);
     expect(await metric(cluster.nodes[0], 'webcommunicator_cluster_unconfirmed_total')).toBe(0);
@@ -221,6 +222,7 @@ describe('embedded cluster: three instances over Redis, a shared DynamoDB store'
     // bound (2 s), succeeds, and names the instance that did not confirm.
     const response = await request(cluster.nodes[1].url).patch('/v1/admin/users/banned-after-crash').set(admin()).send({ status: 'BANNED' });
     expect(response.status).toBe(200);
+    expect(response.headers['x-unconfirmed-instances']).toBe('node2');
     expect(Date.now() - killedAt).toBeGreaterThanOrEqual(2000);
     await banned.closed();
     expect(await metric(cluster.nodes[1], 'webcommunicator_cluster_unconfirmed_total')).toBe(1);

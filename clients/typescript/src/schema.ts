@@ -1176,6 +1176,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Embedded cluster only, and only when it happened: the instances (INSTANCE_ID, comma-separated) that did not confirm within CLUSTER_CONFIRM_TIMEOUT_MS that they closed the client's sessions. The change is stored either way. */
+                    "X-Unconfirmed-Instances"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1270,6 +1272,8 @@ export interface operations {
         responses: {
             204: {
                 headers: {
+                    /** @description Embedded cluster only, and only when it happened: the instances (INSTANCE_ID, comma-separated) that did not confirm within CLUSTER_CONFIRM_TIMEOUT_MS that they closed the client's sessions. The change is stored either way. */
+                    "X-Unconfirmed-Instances"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;

@@ -12,7 +12,7 @@ import { Topics } from '../../domain/topics';
 import type { AppConfig } from '../../config/app-config';
 import type { MetricsService } from '../../metrics/metrics.service';
 import type { ClientRepository } from '../../store/client.repository';
-import { Broker, type BrokerEndpoint, type ClientLifecycleEvent, type ClusterStatus, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions, type ShadowRequestHandler } from '../broker';
+import { Broker, type BrokerEndpoint, type ClientLifecycleEvent, type ClusterStatus, type ConnectionState, type InternalMqttEndpoint, type IssuedCredentials, type PublishOptions, type SessionsClosed, type ShadowRequestHandler } from '../broker';
 import { checkInternals } from './aedes-internals';
 import { BrokerAcl, INTERNAL_TOPIC_PREFIX } from './broker-acl';
 import { CertificateAuthority } from './certificate-authority';
@@ -304,26 +304,27 @@ export class EmbeddedBroker extends Broker implements OnApplicationBootstrap, Be
    * subscriptions are refused by the status check; CONNECTs caught between their store
    * read and their CONNACK are refused by the registry.
    */
-  async revoke(client: ClientRecord): Promise<void> {
-    await this.closeEverywhere({ op: 'ban', clientId: client.clientId });
+  async revoke(client: ClientRecord): Promise<SessionsClosed> {
+    return this.closeEverywhere({ op: 'ban', clientId: client.clientId });
   }
 
   /**
    * The certificate is off the record, so CONNECTs with it are refused; this closes the sessions already using it.
    * A persistent session belongs to the client id, not to a credential: the client's other certificates resume it.
    */
-  async revokeCertificate(client: ClientRecord, certificate: { id: string }): Promise<void> {
-    await this.closeEverywhere({ op: 'certificate', clientId: client.clientId, serial: normalSerial(certificate.id) });
+  async revokeCertificate(client: ClientRecord, certificate: { id: string }): Promise<SessionsClosed> {
+    return this.closeEverywhere({ op: 'certificate', clientId: client.clientId, serial: normalSerial(certificate.id) });
   }
 
   /** Closes the client's portal sessions (a demotion); its other sessions keep their plain rights. */
-  async revokePortalRights(client: ClientRecord): Promise<void> {
-    await this.closeEverywhere({ op: 'portal', clientId: client.clientId });
+  async revokePortalRights(client: ClientRecord): Promise<SessionsClosed> {
+    return this.closeEverywhere({ op: 'portal', clientId: client.clientId });
   }
 
   /** Here, and in a cluster on every other instance at the same time (resolving once they confirmed, or at the bound). */
-  private async closeEverywhere(command: CloseCommand): Promise<void> {
-    await Promise.all([this.closeLocal(command), this.cluster?.closeEverywhere(command)]);
+  private async closeEverywhere(command: CloseCommand): Promise<SessionsClosed> {
+    const [, unconfirmed] = await Promise.all([this.closeLocal(command), this.cluster?.closeEverywhere(command)]);
+    return { unconfirmed: unconfirmed ?? [] };
   }
 
   /** Closes this instance's sessions that a ban, revocation or demotion ends; resolves with how many once closed. */

@@ -166,8 +166,11 @@ export class EmbeddedCluster {
     });
   }
 
-  /** Runs the command on every other instance; resolves once all confirmed or the bound passed. */
-  async closeEverywhere(command: CloseCommand): Promise<void> {
+  /**
+   * Runs the command on every other instance; resolves once all confirmed or the bound passed, with the
+   * instances that did not confirm (empty when all did).
+   */
+  async closeEverywhere(command: CloseCommand): Promise<string[]> {
     const { confirmTimeoutMs } = this.options;
     const { missing } = await this.bus.request('close-sessions', command, confirmTimeoutMs);
     if (missing.length > 0) {
@@ -176,6 +179,7 @@ export class EmbeddedCluster {
         `${command.op} of ${command.clientId}: instance(s) ${missing.join(', ')} did not confirm within ${confirmTimeoutMs} ms that they closed its sessions`,
       );
     }
+    return missing;
   }
 
   /** A persistent session ended (expired, banned, moved, demoted, or replaced by a clean one). */
