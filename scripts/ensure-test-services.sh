@@ -41,6 +41,32 @@ port_open() {
   (exec 3<>"/dev/tcp/${1:-$RABBITMQ_HOST}/${2:-$RABBITMQ_PORT}") 2>/dev/null
 }
 
+# ensure_installed LABEL PATH PACKAGE...: installs PACKAGE... from Debian's packages when PATH (the file the
+# tests run) is not there.
+ensure_installed() {
+  local label=$1 path=$2
+  shift 2
+  if [ -x "$path" ]; then
+    say "$label: present ($path)"
+    return 0
+  fi
+  apt_install "$@" || fail "apt-get install $* failed"
+  [ -x "$path" ] || fail "$path still missing after installing $*"
+  say "$label: installed"
+}
+
+# apt_install_unstarted PACKAGE: installs a server package without letting its maintainer scripts start it
+# (no init system in containers; this script starts the server itself). A maintainer script failing only
+# because it could not start the service still leaves a usable install: the caller checks the install.
+apt_install_unstarted() {
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [ ! -e "$policy" ] && [ "$(id -u)" -eq 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
+  fi
+  apt_install "$1" || say "apt-get reported an error installing $1; checking the install"
+  if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi
+}
+
 # ---- mosquitto clients ------------------------------------------------------------------------
 if command -v mosquitto_sub >/dev/null 2>&1 && command -v mosquitto_pub >/dev/null 2>&1; then
   say "mosquitto clients: present ($(command -v mosquitto_sub))"
@@ -51,37 +77,17 @@ else
 fi
 
 # ---- mosquitto server (test/events-out-external-mqtt.e2e-spec.ts starts one of its own on a free port) ----
-if [ -x /usr/sbin/mosquitto ]; then
-  say "mosquitto server: present (/usr/sbin/mosquitto)"
-else
-  apt_install mosquitto || fail "apt-get install mosquitto failed"
-  [ -x /usr/sbin/mosquitto ] || fail "/usr/sbin/mosquitto still missing after installing mosquitto"
-  say "mosquitto server: installed"
-fi
+ensure_installed "mosquitto server" /usr/sbin/mosquitto mosquitto
 
 # ---- Chromium (test/portal.e2e-spec.ts drives the portal in headless Chromium via playwright-core) ----
-if [ -x /usr/bin/chromium ]; then
-  say "chromium: present (/usr/bin/chromium)"
-else
-  apt_install chromium fonts-liberation || fail "apt-get install chromium failed"
-  [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium still missing after installing chromium"
-  say "chromium: installed"
-fi
+ensure_installed chromium /usr/bin/chromium chromium fonts-liberation
 
 # ---- RabbitMQ ---------------------------------------------------------------------------------
 if port_open; then
   say "RabbitMQ: already answering on $RABBITMQ_HOST:$RABBITMQ_PORT"
 else
   if ! command -v rabbitmq-server >/dev/null 2>&1; then
-    # No init system in containers: keep the package's maintainer scripts from starting it (we do, below).
-    policy=/usr/sbin/policy-rc.d
-    created_policy=0
-    if [ ! -e "$policy" ] && [ "$(id -u)" -eq 0 ]; then
-      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
-    fi
-    # A maintainer script failing only because it could not start the service still leaves a usable install.
-    apt_install rabbitmq-server || say "apt-get reported an error installing rabbitmq-server; checking the install"
-    if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi
+    apt_install_unstarted rabbitmq-server
     command -v rabbitmq-server >/dev/null 2>&1 || fail "rabbitmq-server could not be installed"
     say "RabbitMQ: installed $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo '')"
   fi
@@ -107,13 +113,7 @@ say "RabbitMQ: booted, rabbitmqctl works"
 REDIS_HOST=127.0.0.1
 REDIS_PORT=6379
 if ! command -v redis-server >/dev/null 2>&1; then
-  policy=/usr/sbin/policy-rc.d
-  created_policy=0
-  if [ ! -e "$policy" ] && [ "$(id -u)" -eq 0 ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
-  fi
-  apt_install redis-server || say "apt-get reported an error installing redis-server; checking the install"
-  if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi
+  apt_install_unstarted redis-server
   command -v redis-server >/dev/null 2>&1 || fail "redis-server could not be installed"
   say "Redis: installed $(redis-server --version | awk '{print $3}')"
 fi

@@ -8,7 +8,7 @@ import { errorMessage, StoreUnavailableError } from '../domain/errors';
 export const RESERVATION_LEASE_MS = 15_000;
 /** How long a writer waits for another instance's publish on the same stream before answering 503. */
 const RESERVE_TIMEOUT_MS = RESERVATION_LEASE_MS + 5_000;
-/** How often (per stream) the expired entries are swept; the size bound is kept on every publish. */
+/** How often (per stream) the expired entries are swept; the size bound is kept every PRUNE_EVERY Seqs. */
 const TTL_SWEEP_INTERVAL_MS = 5_000;
 /**
  * Retention by size prunes once per this many Seqs of a stream, not on every publish: readers never see more

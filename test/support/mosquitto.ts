@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AddressInfo, createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { freePort } from './service-process';
 
 export interface TlsIdentity {
   caCertificatePem: string;
@@ -178,7 +179,7 @@ export class MosquittoBroker {
   ) {}
 
   static async start(port?: number, dir = mkdtempSync(join(tmpdir(), 'wc-mosquitto-'))): Promise<MosquittoBroker> {
-    port ??= await freeTcpPort();
+    port ??= await freePort();
     const config = join(dir, 'mosquitto.conf');
     const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence true', `persistence_location ${dir}/`, 'log_dest stderr', ''];
     if (process.getuid?.() === 0) {
@@ -218,14 +219,6 @@ export class MosquittoBroker {
     this.child.kill('SIGTERM');
     await exited;
   }
-}
-
-async function freeTcpPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function tcpOpen(port: number): Promise<boolean> {

@@ -60,6 +60,11 @@ export function toDefinition(item: ChannelItem): ChannelDefinition {
  */
 export const REVISION_KEY = '#revision';
 
+/** The channels among items of the table, whatever it holds besides (the revision marker). */
+export function toDefinitions(items: ChannelItem[]): ChannelDefinition[] {
+  return items.filter((item) => item.Channel !== REVISION_KEY).map(toDefinition);
+}
+
 export class DynamoChannelRepository extends ChannelRepository {
   private readonly table: string;
 
@@ -75,7 +80,7 @@ export class DynamoChannelRepository extends ChannelRepository {
       const page = await this.connection.doc.send(
         new ScanCommand({ TableName: this.table, ExclusiveStartKey: startKey, ConsistentRead: true }),
       );
-      channels.push(...((page.Items ?? []) as ChannelItem[]).filter((item) => item.Channel !== REVISION_KEY).map(toDefinition));
+      channels.push(...toDefinitions((page.Items ?? []) as ChannelItem[]));
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
     return channels.sort((a, b) => a.name.localeCompare(b.name));

@@ -8,7 +8,7 @@ import { DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynam
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { LoggerService } from '@nestjs/common';
 import type { AppConfig } from '../../config/app-config';
-import { type ChannelItem, REVISION_KEY, toDefinition } from '../dynamodb/dynamo-channel.repository';
+import { type ChannelItem, toDefinitions } from '../dynamodb/dynamo-channel.repository';
 import { type ClientItem, toRecord } from '../dynamodb/dynamo-client.repository';
 import type { SqliteChannelRepository } from './sqlite-channel.repository';
 import type { SqliteClientRepository } from './sqlite-client.repository';
@@ -94,8 +94,8 @@ export async function importLegacyStore(target: ImportTarget, config: AppConfig,
     const clientItems = await scanAll<ClientItem>(doc, `${config.store.tablePrefix}ClientRegistry`);
     const channelItems = await scanAll<ChannelItem>(doc, `${config.store.tablePrefix}ChannelData`);
     const records = clientItems.map(toRecord);
-    // The revision marker is bookkeeping of the DynamoDB engine, not a channel (a store written by a later release).
-    const channels = channelItems.filter((item) => item.Channel !== REVISION_KEY).map(toDefinition);
+    // Not the revision marker: bookkeeping of the DynamoDB engine (a store written by a later release), not a channel.
+    const channels = toDefinitions(channelItems);
     const counts = target.connection.durable(() => {
       const imported = {
         clients: records.filter((record) => target.clients.importRecord(record)).length,
