@@ -3,7 +3,6 @@
  * redis-server of the test's own: local first, once per instance, the outbox across a Redis
  * restart, request / acknowledge.
  */
-import { loadConfig } from '../../src/config/app-config';
 import { ClusterEmitter, type MqPacket } from '../../src/broker/embedded/aedes-internals/cluster-emitter';
 import { ClusterBus } from '../../src/cluster/cluster-bus';
 import { ClusterInstances } from '../../src/cluster/cluster-instances';
@@ -22,19 +21,7 @@ describe('ClusterEmitter and ClusterBus (a real Redis)', () => {
   let redis: RedisServer;
   const instances: Instance[] = [];
 
-  function link(id: string): RedisLink {
-    const config = loadConfig({
-      BROKER: 'aws-iot',
-      STORE: 'dynamodb',
-      AUTH_JWT_SECRET: 'a-cluster-unit-secret-of-32-characters!!',
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: 'emitter-test:',
-      INSTANCE_ID: id,
-    });
-    const result = new RedisLink(config, new MetricsService());
-    result.onModuleInit();
-    return result;
-  }
+  const link = (id: string): RedisLink => redis.link(id, 'emitter-test:');
 
   async function instance(id: string): Promise<Instance> {
     const l = link(id);

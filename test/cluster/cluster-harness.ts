@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { CertificateAuthority } from '../../src/broker/embedded/certificate-authority';
+import { RedisLink } from '../../src/cluster/redis-link';
+import { loadConfig } from '../../src/config/app-config';
+import { MetricsService } from '../../src/metrics/metrics.service';
 import { DynaliteProcess } from '../support/dynalite';
 import { loopbackEnv } from '../support/loopback-env';
 import { TestMqttClient } from '../support/mqtt';
@@ -27,6 +30,21 @@ export class RedisServer {
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** A started RedisLink to this server, as instance `instanceId` with keys under `keyPrefix` (the caller shuts it down). */
+  link(instanceId: string, keyPrefix: string): RedisLink {
+    const config = loadConfig({
+      BROKER: 'aws-iot',
+      STORE: 'dynamodb',
+      AUTH_JWT_SECRET: 'a-cluster-unit-secret-of-32-characters!!',
+      REDIS_URL: this.url,
+      REDIS_KEY_PREFIX: keyPrefix,
+      INSTANCE_ID: instanceId,
+    });
+    const link = new RedisLink(config, new MetricsService());
+    link.onModuleInit();
+    return link;
   }
 
   /** (Re)starts it on the same port, empty. */

@@ -1,8 +1,6 @@
 /** RedisRateLimits (REDIS_URL): one limit across instances, and each instance's own while Redis is unreachable. */
-import { loadConfig } from '../../src/config/app-config';
 import { RedisLink } from '../../src/cluster/redis-link';
 import { RedisRateLimits } from '../../src/cluster/redis-rate-limits';
-import { MetricsService } from '../../src/metrics/metrics.service';
 import { eventually, RedisServer } from './cluster-harness';
 
 describe('RedisRateLimits (a real Redis)', () => {
@@ -11,16 +9,7 @@ describe('RedisRateLimits (a real Redis)', () => {
   const prefix = `rate-test-${Date.now()}:`;
 
   function limits(id: string): RedisRateLimits {
-    const config = loadConfig({
-      BROKER: 'aws-iot',
-      STORE: 'dynamodb',
-      AUTH_JWT_SECRET: 'a-rate-limit-test-secret-of-32-characters',
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: prefix,
-      INSTANCE_ID: id,
-    });
-    const link = new RedisLink(config, new MetricsService());
-    link.onModuleInit();
+    const link = redis.link(id, prefix);
     links.push(link);
     return new RedisRateLimits(link);
   }
