@@ -17,17 +17,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import mqtt, { type MqttClient } from 'mqtt';
-import { BENCH_CHANNEL, freePort, HOST, inParallel, percentile, postJson, progress, ROOT, Service, sleep, sortNumbers, TOPIC_PREFIX } from './lib';
+import { BENCH_CHANNEL, type BenchReport, freePort, HOST, inParallel, percentile, postJson, progress, ROOT, Service, sleep, sortNumbers, TOPIC_PREFIX } from './lib';
 import type { SubscriberSpec, WorkerCommand, WorkerReply } from './subscriber-worker';
 
-export interface ClusterBenchOptions {
+export interface ClusterBenchOptions extends BenchReport {
   /** Subscribers in all. */
   n: number;
   burst: number;
   paced: number;
   bans: number;
-  row: (suite: string, metric: string, value: string, baseline: string, ratio: number, target?: { text: string; ok: boolean }) => void;
-  fmt: (value: number, digits?: number) => string;
 }
 
 const INSTANCES = 3;

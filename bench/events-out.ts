@@ -13,13 +13,11 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import autocannon from 'autocannon';
-import { BENCH_CHANNEL, cpuSeconds, postJson, progress, Service } from './lib';
+import { BENCH_CHANNEL, type BenchReport, cpuSeconds, postJson, progress, Service } from './lib';
 
-export interface EventsOutBenchOptions {
+export interface EventsOutBenchOptions extends BenchReport {
   seconds: number;
   rounds: number;
-  row: (suite: string, metric: string, value: string, baseline: string, ratio: number, target?: { text: string; ok: boolean }) => void;
-  fmt: (value: number, digits?: number) => string;
 }
 
 const CONNECTIONS = 100;

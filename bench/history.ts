@@ -7,13 +7,11 @@
  */
 import autocannon from 'autocannon';
 import mqtt from 'mqtt';
-import { BENCH_CHANNEL, BENCH_HISTORY_CHANNEL, postJson, progress, Service, TOPIC_PREFIX } from './lib';
+import { BENCH_CHANNEL, BENCH_HISTORY_CHANNEL, type BenchReport, postJson, progress, Service, TOPIC_PREFIX } from './lib';
 
-export interface HistoryBenchOptions {
+export interface HistoryBenchOptions extends BenchReport {
   seconds: number;
   rounds: number;
-  row: (suite: string, metric: string, value: string, baseline: string, ratio: number, target?: { text: string; ok: boolean }) => void;
-  fmt: (value: number, digits?: number) => string;
 }
 
 const CONNECTIONS = 100;

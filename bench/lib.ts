@@ -98,6 +98,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** How a suite reports: `row` adds a line to the table bench/run.ts prints, `fmt` formats a number for it. */
+export interface BenchReport {
+  row: (suite: string, metric: string, value: string, baseline: string, ratio: number, target?: { text: string; ok: boolean }) => void;
+  fmt: (value: number, digits?: number) => string;
+}
+
 export interface ServiceOptions {
   env?: Record<string, string>;
   dataDir?: string;

@@ -9,13 +9,11 @@
  */
 import autocannon from 'autocannon';
 import mqtt from 'mqtt';
-import { BareFastify, inParallel, percentile, postJson, progress, Service, sleep, sortNumbers } from './lib';
+import { BareFastify, type BenchReport, inParallel, percentile, postJson, progress, Service, sleep, sortNumbers } from './lib';
 
-export interface StateBenchOptions {
+export interface StateBenchOptions extends BenchReport {
   seconds: number;
   deltas: number;
-  row: (suite: string, metric: string, value: string, baseline: string, ratio: number, target?: { text: string; ok: boolean }) => void;
-  fmt: (value: number, digits?: number) => string;
 }
 
 const CLIENTS = 100;
