@@ -5,6 +5,7 @@ import { loadConfig } from '../config/app-config';
 import { InMemoryChannelRepository } from '../../test/support/fakes';
 import { ChannelCatalog } from '../store/channel-catalog';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
+import { StoreUnavailableError } from '../domain/errors';
 import { HistoryService, RESERVATION_LEASE_MS } from './history.service';
 
 const SETTINGS = { size: 1000, ttlSeconds: 60 };
@@ -66,5 +67,53 @@ describe('HistoryService', () => {
     await expect(append(a, 'p/dead', sent)).resolves.toBe(1);
     const page = await store.history.read('p/dead', { after: 0, limit: 10, size: 10, notBefore: 0 });
     expect(page.entries.map((e) => e.payload)).toEqual(['{"Seq":1}']);
+  });
+
+  describe('batches (one commit for the publishes queued on a stream)', () => {
+    afterEach(() => jest.restoreAllMocks());
+
+    it('publishes queued while a batch runs go together: in Seq order, one commit for the batch', async () => {
+      const commit = jest.spyOn(store.history, 'commit');
+      const sent: number[] = [];
+      const seqs = await Promise.all(Array.from({ length: 30 }, () => append(a, 'p/batch', sent)));
+      expect(seqs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+      expect(sent).toEqual(seqs);
+      // The first call starts a batch of one; the 29 queued behind it form the second.
+      expect(commit.mock.calls).toEqual([
+        ['p/batch', 1],
+        ['p/batch', 30],
+      ]);
+      const page = await store.history.read('p/batch', { after: 0, limit: 100, size: 100, notBefore: 0 });
+      expect(page.entries.map((e) => e.seq)).toEqual(seqs);
+    });
+
+    it('a publish the broker refuses inside a batch fails alone, and the next one of the batch takes its Seq', async () => {
+      const sent: number[] = [];
+      const results = await Promise.allSettled([
+        append(a, 'p/batch-refused', sent),
+        append(a, 'p/batch-refused', sent),
+        append(a, 'p/batch-refused', sent, true),
+        append(a, 'p/batch-refused', sent),
+      ]);
+      expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected'))).toEqual([1, 2, 'rejected', 3]);
+      expect(sent).toEqual([1, 2, 3]);
+      const page = await store.history.read('p/batch-refused', { after: 0, limit: 10, size: 10, notBefore: 0 });
+      expect(page.entries.map((e) => e.seq)).toEqual([1, 2, 3]);
+    });
+
+    it('a commit that fails fails every call of the batch; what they delivered is committed before the next publish', async () => {
+      const sent: number[] = [];
+      await append(a, 'p/batch-commit', sent);
+      const realCommit = store.history.commit.bind(store.history);
+      const commit = jest.spyOn(store.history, 'commit').mockRejectedValue(new StoreUnavailableError('store unavailable: test'));
+      const failed = await Promise.allSettled(Array.from({ length: 3 }, () => append(a, 'p/batch-commit', sent)));
+      expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      expect(sent).toEqual([1, 2, 3, 4]);
+      await expect(store.history.head('p/batch-commit')).resolves.toBe(1);
+      commit.mockImplementation(realCommit);
+      await expect(append(a, 'p/batch-commit', sent)).resolves.toBe(5);
+      const page = await store.history.read('p/batch-commit', { after: 0, limit: 10, size: 10, notBefore: 0 });
+      expect(page.entries.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    });
   });
 });

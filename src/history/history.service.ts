@@ -24,15 +24,28 @@ export interface ChannelHistory {
   settings: HistorySettings;
 }
 
+/** How many queued publishes of one stream share a commit at most. */
+const MAX_BATCH = 256;
+
+interface QueuedAppend {
+  settings: HistorySettings;
+  build: (seq: number) => string;
+  send: (payload: string) => Promise<void>;
+  resolve: (seq: number) => void;
+  reject: (reason: unknown) => void;
+}
+
 /**
  * The gapless sequence and the history of each stream (API.md section 4).
  *
- * Order of one publish on a history channel, inside a per-stream critical section of this process:
- *  1. reserve `head + 1`: the entry (payload with its `Seq`) is written above the head, invisible to readers;
+ * Order of one publish on a history channel, in its stream's queue in this process:
+ *  1. reserve the next `Seq`: the entry (payload with its `Seq`) is written above the head, invisible to readers;
  *     writers on other instances meet here, at the store's conditional insert, and wait for the holder;
  *  2. publish to the broker; if the broker refuses, the reservation is deleted and the call fails
  *     (503): no `Seq` was used, nothing is in history, the next publish gets the same `Seq`;
  *  3. commit (move the head): the message is in history, the call answers 2xx.
+ * The publishes queued on a stream while its previous batch ran go as one batch: reserved and published one
+ * after the other (steps 1–2, in `Seq` order), then committed together (step 3, one store write for the batch).
  * So every `Seq` up to the head was delivered and is (until retention drops it) in history, and
  * subscribers receive a stream's messages in `Seq` order. A reservation left by a crash (kill -9 between
  * 1 and 3) never became visible; its Seq is taken over after RESERVATION_LEASE_MS.
@@ -40,8 +53,8 @@ export interface ChannelHistory {
 @Injectable()
 export class HistoryService {
   private readonly logger = new Logger(HistoryService.name);
-  /** The tail of each stream's queue of writers in this process. */
-  private readonly tails = new Map<string, Promise<unknown>>();
+  /** The publishes waiting on each stream that has a batch running in this process. */
+  private readonly queues = new Map<string, QueuedAppend[]>();
   /** Seqs delivered whose commit failed (the store went away between 2 and 3): committed before the next reservation. */
   private readonly owed = new Map<string, number>();
   private readonly sweptAt = new Map<string, number>();
@@ -61,31 +74,88 @@ export class HistoryService {
    * Publishes the next message of `stream`: `build(seq)` makes the payload (JSON text) carrying `seq`,
    * `send` hands it to the broker. Resolves with the Seq once the message is delivered and in history.
    */
-  async append(stream: string, settings: HistorySettings, build: (seq: number) => string, send: (payload: string) => Promise<void>): Promise<number> {
-    const seq = await this.exclusive(stream, async () => {
-      await this.settleOwed(stream);
-      const reserved = await this.reserve(stream, settings, build);
-      try {
-        await send(reserved.payload);
-      } catch (error) {
-        await this.repository.abort(stream, reserved.seq, reserved.at).catch((abortError: unknown) => {
-          // The store went away too: the reservation stays invisible and its Seq is taken over after the lease.
-          this.logger.warn({ stream, seq: reserved.seq, reason: errorMessage(abortError) }, 'could not delete the reservation of a refused publish');
-        });
-        throw error;
+  append(stream: string, settings: HistorySettings, build: (seq: number) => string, send: (payload: string) => Promise<void>): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const queued = this.queues.get(stream);
+      if (queued !== undefined) {
+        queued.push({ settings, build, send, resolve, reject });
+        return;
       }
-      await this.commit(stream, reserved.seq);
-      return reserved.seq;
+      const queue = [{ settings, build, send, resolve, reject }];
+      this.queues.set(stream, queue);
+      void this.drain(stream, queue);
     });
-    this.retain(stream, seq, settings);
-    return seq;
   }
 
-  private async reserve(stream: string, settings: HistorySettings, build: (seq: number) => string): Promise<{ seq: number; at: number; payload: string }> {
+  /** Runs a stream's queue, a batch at a time, until it is empty. */
+  private async drain(stream: string, queue: QueuedAppend[]): Promise<void> {
+    while (queue.length > 0) {
+      await this.publishBatch(stream, queue.splice(0, MAX_BATCH));
+    }
+    this.queues.delete(stream);
+  }
+
+  /** Steps 1–3 for a batch; settles every call of it (never throws). */
+  private async publishBatch(stream: string, batch: QueuedAppend[]): Promise<void> {
+    const delivered: Array<{ call: QueuedAppend; seq: number }> = [];
+    let next: number | undefined;
+    try {
+      await this.settleOwed(stream);
+      for (const [index, call] of batch.entries()) {
+        let reserved: { seq: number; at: number; payload: string };
+        try {
+          reserved = await this.reserve(stream, call.settings, call.build, next);
+        } catch (error) {
+          if (error instanceof StoreUnavailableError) {
+            // The store is away: the rest of the batch would wait for it in turn. They fail now, with no Seq used.
+            batch.slice(index).forEach((rest) => rest.reject(error));
+            break;
+          }
+          call.reject(error);
+          continue;
+        }
+        try {
+          await call.send(reserved.payload);
+        } catch (error) {
+          await this.repository.abort(stream, reserved.seq, reserved.at).catch((abortError: unknown) => {
+            // The store went away too: the reservation stays invisible and its Seq is taken over after the lease.
+            this.logger.warn({ stream, seq: reserved.seq, reason: errorMessage(abortError) }, 'could not delete the reservation of a refused publish');
+          });
+          call.reject(error);
+          // Its Seq is free again (unless the abort failed: then the next reservation finds it taken, and fails).
+          next = reserved.seq;
+          continue;
+        }
+        delivered.push({ call, seq: reserved.seq });
+        next = reserved.seq + 1;
+      }
+      if (delivered.length > 0) {
+        await this.commit(stream, delivered[delivered.length - 1].seq);
+      }
+    } catch (error) {
+      delivered.forEach(({ call }) => call.reject(error));
+      return;
+    }
+    if (delivered.length > 0) {
+      delivered.forEach(({ call, seq }) => call.resolve(seq));
+      this.retain(stream, delivered[0].seq, delivered[delivered.length - 1].seq, delivered[0].call.settings);
+    }
+  }
+
+  /**
+   * Step 1. `next` is the Seq after the batch's last delivered one (this process holds every reservation
+   * between the head and it): no store read is needed, and no other writer can hold it.
+   */
+  private async reserve(
+    stream: string,
+    settings: HistorySettings,
+    build: (seq: number) => string,
+    next: number | undefined,
+  ): Promise<{ seq: number; at: number; payload: string }> {
     const deadline = Date.now() + RESERVE_TIMEOUT_MS;
     let pause = 2;
     for (;;) {
-      const seq = (await this.repository.head(stream)) + 1;
+      const seq = next ?? (await this.repository.head(stream)) + 1;
       const at = Date.now();
       const payload = build(seq);
       if (await this.repository.reserve(stream, { seq, payload, at, expiresAtSeconds: Math.ceil(at / 1000) + settings.ttlSeconds })) {
@@ -96,6 +166,9 @@ export class HistoryService {
       if (held !== undefined && held.at < Date.now() - RESERVATION_LEASE_MS) {
         await this.repository.abort(stream, seq, held.at);
         continue;
+      }
+      if (next !== undefined) {
+        throw new StoreUnavailableError(`stream ${stream}: Seq ${seq}, after this batch's reservations, is held by another writer`);
       }
       if (Date.now() > deadline) {
         throw new StoreUnavailableError(`stream ${stream}: Seq ${seq} stayed reserved by another writer`);
@@ -129,35 +202,24 @@ export class HistoryService {
     }
   }
 
-  /** Retention after a commit, off the caller's path: the entry that fell out by size now, expired ones now and then. */
-  private retain(stream: string, seq: number, settings: HistorySettings): void {
+  /**
+   * Retention after a commit of `first..last`, off the caller's path: by size each time the head passes a
+   * multiple of PRUNE_EVERY, expired entries now and then.
+   */
+  private retain(stream: string, first: number, last: number, settings: HistorySettings): void {
     const now = Date.now();
     const sweep = now - (this.sweptAt.get(stream) ?? 0) >= TTL_SWEEP_INTERVAL_MS;
     if (sweep) {
       this.sweptAt.set(stream, now);
     }
-    const keepFrom = seq - settings.size + 1;
-    if (!sweep && (keepFrom <= 1 || seq % PRUNE_EVERY !== 0)) {
+    const keepFrom = last - settings.size + 1;
+    const passedMultiple = Math.floor(last / PRUNE_EVERY) > Math.floor((first - 1) / PRUNE_EVERY);
+    if (!sweep && (keepFrom <= 1 || !passedMultiple)) {
       return;
     }
     this.repository.prune(stream, keepFrom, sweep ? now - settings.ttlSeconds * 1000 : undefined).catch((error: unknown) => {
       // Readers never see what retention dropped, pruned or not; the next sweep tries again.
       this.logger.warn({ stream, reason: errorMessage(error) }, 'history pruning failed');
     });
-  }
-
-  /** Runs `task` after the stream's earlier tasks in this process have finished. */
-  private async exclusive<T>(stream: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(stream);
-    const run = previous === undefined ? task() : previous.then(task, task);
-    const tail = run.catch(() => undefined);
-    this.tails.set(stream, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.tails.get(stream) === tail) {
-        this.tails.delete(stream);
-      }
-    }
   }
 }

@@ -46,7 +46,8 @@ export interface HistoryPage {
  * progress, or one abandoned by a crash), never shown to readers. The sequence is exact without
  * transactions: a writer reserves `head + 1` with a conditional insert (only one wins), publishes, then
  * commits (moves the head) or aborts (deletes its reservation); the history service serialises writers of
- * a stream inside one process, and writers of other instances meet at the conditional insert.
+ * a stream inside one process (a batch of consecutive reservations, then one commit of the last), and
+ * writers of other instances meet at the conditional insert.
  */
 export abstract class HistoryRepository {
   /** The stream's last committed `Seq` (0 for a stream never written). */
@@ -61,7 +62,7 @@ export abstract class HistoryRepository {
   /** Deletes the uncommitted entry at `seq` if it is still the one reserved at `at`; true when deleted. */
   abstract abort(stream: string, seq: number, at: number): Promise<boolean>;
 
-  /** Moves the head to `seq` (never backwards): the entry becomes visible. */
+  /** Moves the head to `seq` (never backwards): the entries up to it (this writer's reservations) become visible. */
   abstract commit(stream: string, seq: number): Promise<void>;
 
   abstract read(stream: string, query: HistoryReadQuery): Promise<HistoryPage>;

@@ -189,7 +189,7 @@ export class SqliteClientRepository extends ClientRepository {
   async register(input: RegisterInput): Promise<ClientRecord> {
     const certId = input.certificate?.id ?? null;
     const certArn = input.certificate?.arn ?? null;
-    const row = sqliteCall(() =>
+    const row = await this.connection.write(() =>
       this.upsert.get({
         clientId: input.clientId,
         connectionType: input.connectionType,
@@ -264,7 +264,7 @@ export class SqliteClientRepository extends ClientRepository {
   }
 
   async setConnected(clientId: string, connected: boolean, now: string): Promise<void> {
-    sqliteCall(() => this.updateConnected.run(connected ? 1 : 0, clientId));
+    await this.connection.write(() => this.updateConnected.run(connected ? 1 : 0, clientId));
     await this.touchLastSeen(clientId, now);
   }
 

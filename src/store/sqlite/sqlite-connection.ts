@@ -29,7 +29,8 @@ export interface SqliteMigration {
  *     between tables, only within one);
  *  3. the repository takes the connection, prepares its statements once in its constructor from
  *     `connection.db`, and wraps multi-statement writes in `connection.db.transaction(...)`.
- * Use `connection.durable(fn)` for a write that must survive a power loss (see below).
+ * Use `connection.durable(fn)` for a write that must survive a power loss (see below), and
+ * `connection.write(fn)` for the writes of a request's hot path (group commit, below).
  *
  * Durability: WAL with `synchronous=NORMAL`: a commit survives a crash of the process at once, and
  * survives a power loss or OS crash once the WAL is synced (at the next checkpoint). That is fine for
@@ -38,6 +39,14 @@ export interface SqliteMigration {
  * then rolled back would let the client back in. So status changes go through `durable()`, which
  * commits with `synchronous=FULL` (the WAL is fsynced before the call returns; that also makes every
  * earlier commit durable).
+ *
+ * Group commit: a commit costs far more than the statements in it (the WAL append of every page the
+ * transaction touched, and now and then a checkpoint with its fsync): about 25 µs of CPU for one small
+ * write, against 4–6 µs per write when 20 share a transaction. `write(fn)` queues `fn`; everything
+ * queued in one turn of the event loop runs in one transaction when the turn's I/O is done
+ * (`setImmediate`), each `fn` in its own savepoint (a throw undoes that `fn` alone and rejects its
+ * promise only). The promises settle after the commit, so a caller acts on a durable write exactly
+ * as before; it only waits for the end of the turn.
  */
 /**
  * Runs a store call, turning SQLite's own failures (disk full, I/O error, a lock held too long, the
@@ -47,14 +56,29 @@ export function sqliteCall<T>(call: () => T): T {
   try {
     return call();
   } catch (error) {
-    if (error instanceof Database.SqliteError || (error instanceof TypeError && /database connection is not open/.test(error.message))) {
-      throw new StoreUnavailableError(`store unavailable: ${error.message}`, { cause: error });
-    }
-    throw error;
+    throw sqliteFailure(error);
   }
 }
 
+/** SQLite's own failures as StoreUnavailableError; anything else (a domain error thrown by a write) as it is. */
+function sqliteFailure(error: unknown): unknown {
+  // By name, not `instanceof TypeError`: the native module's TypeError may come from another realm (e.g. under jest).
+  const closed = typeof error === 'object' && error !== null && (error as Error).name === 'TypeError' && /database connection is not open/.test((error as Error).message);
+  if (error instanceof Database.SqliteError || closed) {
+    return new StoreUnavailableError(`store unavailable: ${(error as Error).message}`, { cause: error });
+  }
+  return error;
+}
+
+interface QueuedWrite {
+  work: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (reason: unknown) => void;
+}
+
 export class SqliteConnection {
+  private queued: QueuedWrite[] = [];
+
   private constructor(
     readonly db: Database.Database,
     readonly path: string,
@@ -112,7 +136,63 @@ export class SqliteConnection {
     }
   }
 
+  /**
+   * Runs `work` (synchronous statements) in the transaction shared by the writes of this turn of
+   * the event loop; resolves with its result once that transaction has committed. SQLite's own
+   * failures reject as StoreUnavailableError, like `sqliteCall`.
+   */
+  write<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.queued.length === 1) {
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits what `write` queued: one transaction, one savepoint per write. */
+  private flush(): void {
+    const batch = this.queued;
+    this.queued = [];
+    if (batch.length === 0) {
+      return;
+    }
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      sqliteCall(() =>
+        this.db.transaction(() => {
+          for (const { work } of batch) {
+            try {
+              outcomes.push({ ok: true, value: this.db.transaction(work)() });
+            } catch (error) {
+              if (!this.db.inTransaction) {
+                // SQLite rolled the whole transaction back (disk full, I/O error): nothing of the batch is stored.
+                throw error;
+              }
+              outcomes.push({ ok: false, error });
+            }
+          }
+        })(),
+      );
+    } catch (error) {
+      const failure = error instanceof StoreUnavailableError ? error : sqliteFailure(error);
+      for (const { reject } of batch) {
+        reject(failure);
+      }
+      return;
+    }
+    batch.forEach(({ resolve, reject }, i) => {
+      const outcome = outcomes[i];
+      if (outcome.ok) {
+        resolve(outcome.value);
+      } else {
+        reject(sqliteFailure(outcome.error));
+      }
+    });
+  }
+
   close(): void {
+    this.flush();
     if (this.db.open) {
       this.db.close();
     }

@@ -36,14 +36,13 @@ export class SqliteHistoryRepository extends HistoryRepository {
   private readonly selectHead: Statement<[string], { last_seq: number }>;
   private readonly insert: Statement<[string, number, string, number]>;
   private readonly upsertHead: Statement<[string, number]>;
-  private readonly commitEntry: (stream: string, seq: number, entry: HistoryEntry | undefined) => void;
   private readonly selectRange: Statement<[string, number, number, number, number], EntryRow>;
   private readonly selectPayloads: Statement<[string, number, number, number, number], string>;
   private readonly selectFirstSeq: Statement<[string, number, number, number], number>;
   private readonly deleteBelow: Statement<[string, number]>;
   private readonly deleteExpired: Statement<[string, string, number]>;
 
-  constructor(connection: SqliteConnection) {
+  constructor(private readonly connection: SqliteConnection) {
     super();
     const { db } = connection;
     // Releases before this one stored reservations; any still above a head were left by a crash.
@@ -53,12 +52,6 @@ export class SqliteHistoryRepository extends HistoryRepository {
     this.upsertHead = db.prepare(
       'INSERT INTO history_heads (stream, last_seq) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq WHERE excluded.last_seq > last_seq',
     );
-    this.commitEntry = db.transaction((stream: string, seq: number, entry: HistoryEntry | undefined) => {
-      if (entry !== undefined) {
-        this.insert.run(stream, seq, entry.payload, entry.at);
-      }
-      this.upsertHead.run(stream, seq);
-    });
     this.selectRange = db.prepare('SELECT seq, payload, at FROM history WHERE stream = ? AND seq > ? AND seq <= ? AND at >= ? ORDER BY seq LIMIT ?');
     // A page as JSON text: the payload column alone, plucked (no object per entry: a third of the cost of
     // `selectRange`), and the first Seq by a seek of the primary key.
@@ -99,14 +92,23 @@ export class SqliteHistoryRepository extends HistoryRepository {
     return true;
   }
 
+  /** Stores the reservations up to `seq` and moves the head, in the connection's shared transaction (group commit). */
   async commit(stream: string, seq: number): Promise<void> {
     const held = this.reservations.get(stream);
-    sqliteCall(() => this.commitEntry(stream, seq, held?.get(seq)));
+    const entries = held === undefined ? [] : [...held.values()].filter((entry) => entry.seq <= seq);
+    await this.connection.write(() => {
+      for (const entry of entries) {
+        this.insert.run(stream, entry.seq, entry.payload, entry.at);
+      }
+      this.upsertHead.run(stream, seq);
+    });
     if (seq > (this.heads.get(stream) ?? 0)) {
       this.heads.set(stream, seq);
     }
     if (held !== undefined) {
-      this.release(stream, held, seq);
+      for (const entry of entries) {
+        this.release(stream, held, entry.seq);
+      }
     }
   }
 

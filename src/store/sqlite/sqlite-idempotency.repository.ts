@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import { type IdempotencyClaim, type IdempotencyRecord, IdempotencyRepository } from '../idempotency.repository';
-import { type SqliteConnection, type SqliteMigration, sqliteCall } from './sqlite-connection';
+import { type SqliteConnection, type SqliteMigration } from './sqlite-connection';
 
 export const IDEMPOTENCY_MIGRATIONS: readonly SqliteMigration[] = [
   {
@@ -49,7 +49,7 @@ export class SqliteIdempotencyRepository extends IdempotencyRepository {
   }
 
   async claim(key: string, claim: IdempotencyClaim): Promise<IdempotencyRecord | undefined> {
-    return sqliteCall(() => {
+    return this.connection.write(() => {
       this.sweep.run(claim.now);
       if (this.claimRow.run(key, claim.fingerprint, claim.now, claim.expiresAt, claim.now, claim.staleBefore).changes === 1) {
         return undefined;
@@ -67,10 +67,10 @@ export class SqliteIdempotencyRepository extends IdempotencyRepository {
   }
 
   async complete(key: string, claimedAt: number, status: number, result: string): Promise<void> {
-    sqliteCall(() => this.completeRow.run(status, result, key, claimedAt));
+    await this.connection.write(() => this.completeRow.run(status, result, key, claimedAt));
   }
 
   async release(key: string, claimedAt: number): Promise<void> {
-    sqliteCall(() => this.releaseRow.run(key, claimedAt));
+    await this.connection.write(() => this.releaseRow.run(key, claimedAt));
   }
 }

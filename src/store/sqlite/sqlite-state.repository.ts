@@ -25,7 +25,7 @@ export class SqliteStateRepository extends StateRepository {
   private readonly insert: Statement<[string, string, number, string]>;
   private readonly update: Statement<[string, number, string, string, number]>;
 
-  constructor(connection: SqliteConnection) {
+  constructor(private readonly connection: SqliteConnection) {
     super();
     const { db } = connection;
     this.selectOne = db.prepare('SELECT document, version, updated_at FROM client_state WHERE client_id = ?');
@@ -47,7 +47,7 @@ export class SqliteStateRepository extends StateRepository {
   async save(previous: StateRecord | undefined, next: StateRecord): Promise<StateRecord | undefined> {
     const document = JSON.stringify({ desired: next.desired, reported: next.reported });
     // Conditional on the version read, like the DynamoDB engine: a write on top of a newer document changes nothing.
-    const changes = sqliteCall(() =>
+    const changes = await this.connection.write(() =>
       previous === undefined
         ? this.insert.run(next.clientId, document, next.version, next.updatedAt).changes
         : this.update.run(document, next.version, next.updatedAt, next.clientId, previous.version).changes,

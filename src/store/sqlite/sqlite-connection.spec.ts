@@ -1,0 +1,81 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StoreUnavailableError } from '../../domain/errors';
+import { SqliteConnection } from './sqlite-connection';
+
+describe('SqliteConnection.write (group commit)', () => {
+  let dataDir: string;
+  let connection: SqliteConnection;
+
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'wc-sqlite-'));
+    connection = SqliteConnection.open(dataDir, [{ id: 'items-1', up: (db) => db.exec('CREATE TABLE items (id TEXT PRIMARY KEY, n INTEGER NOT NULL) STRICT') }]);
+  });
+
+  afterEach(() => {
+    connection.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const rows = (): Array<{ id: string; n: number }> => connection.db.prepare<[], { id: string; n: number }>('SELECT id, n FROM items ORDER BY id').all();
+
+  it('writes queued in one turn share one transaction, settle after its commit, and resolve with their own results', async () => {
+    const insert = connection.db.prepare('INSERT INTO items (id, n) VALUES (?, ?)');
+    let commits = 0;
+    // Counts commits: the outermost transaction calls (a nested one is a savepoint).
+    const transaction = connection.db.transaction.bind(connection.db);
+    jest.spyOn(connection.db, 'transaction').mockImplementation(((fn: (...args: unknown[]) => unknown) => {
+      const wrapped = transaction(fn);
+      return Object.assign((...args: unknown[]) => {
+        const outer = !connection.db.inTransaction;
+        const result = wrapped(...args);
+        commits += outer ? 1 : 0;
+        return result;
+      }, wrapped);
+    }) as never);
+    const writes = ['a', 'b', 'c'].map((id, n) => connection.write(() => insert.run(id, n).changes));
+    expect(rows()).toEqual([]);
+    await expect(Promise.all(writes)).resolves.toEqual([1, 1, 1]);
+    expect(commits).toBe(1);
+    expect(rows()).toEqual([
+      { id: 'a', n: 0 },
+      { id: 'b', n: 1 },
+      { id: 'c', n: 2 },
+    ]);
+    // A later turn: its own transaction.
+    await connection.write(() => insert.run('d', 3));
+    expect(commits).toBe(2);
+  });
+
+  it('a write that throws is undone alone and rejects alone; SQLite errors reject as StoreUnavailableError', async () => {
+    const insert = connection.db.prepare('INSERT INTO items (id, n) VALUES (?, ?)');
+    const outcomes = await Promise.allSettled([
+      connection.write(() => insert.run('a', 1)),
+      connection.write(() => {
+        insert.run('half', 2);
+        throw new RangeError('refused by the caller');
+      }),
+      connection.write(() => insert.run('a', 3)), // primary key taken
+      connection.write(() => insert.run('c', 4)),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(RangeError);
+    expect((outcomes[2] as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
+    expect(rows()).toEqual([
+      { id: 'a', n: 1 },
+      { id: 'c', n: 4 },
+    ]);
+  });
+
+  it('close() commits what is queued first; a write after close rejects as StoreUnavailableError', async () => {
+    const insert = connection.db.prepare('INSERT INTO items (id, n) VALUES (?, ?)');
+    const queued = connection.write(() => insert.run('a', 1).changes);
+    connection.close();
+    await expect(queued).resolves.toBe(1);
+    const reopened = SqliteConnection.open(dataDir, []);
+    expect(reopened.db.prepare('SELECT count(*) AS n FROM items').get()).toEqual({ n: 1 });
+    reopened.close();
+    await expect(connection.write(() => insert.run('b', 2))).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+});
