@@ -44,4 +44,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "/app/dist/bin/healthcheck.js"]
 # tini forwards SIGTERM to Node (graceful shutdown) and reaps zombies.
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "dist/main.js"]
+# AsyncContextFrame: AsyncLocalStorage without promise hooks (Node 24's default), so log lines written during a
+# request carry its reqId at no cost per request (src/common/logging/request-context.ts).
+CMD ["node", "--experimental-async-context-frame", "dist/main.js"]

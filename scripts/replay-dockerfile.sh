@@ -37,7 +37,7 @@ for line in \
   'COPY portal ./portal' \
   'USER node' \
   'CMD ["node", "/app/dist/bin/healthcheck.js"]' \
-  'CMD ["node", "dist/main.js"]'; do
+  'CMD ["node", "--experimental-async-context-frame", "dist/main.js"]'; do
   grep -qF -- "$line" Dockerfile || fail "the Dockerfile no longer has '$line': update this replay with it"
 done
 
@@ -110,8 +110,8 @@ port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{
 tls_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 service_env=(env -i "PATH=$PATH" "HOME=/tmp" NODE_ENV=production SCARF_ANALYTICS=false "PORT=$port" HOST=127.0.0.1 PUBLIC_HOST=127.0.0.1
   "MQTT_TLS_PORT=$tls_port" MQTT_TLS_HOST=127.0.0.1 "DATA_DIR=$app/data" LOG_LEVEL=info)
-say "starting node dist/main.js as ${run_user} on Node $node_version, port $port"
-(cd "$app" && exec "${as_user[@]}" "${service_env[@]}" node dist/main.js) >"$work/service.log" 2>&1 &
+say "starting node --experimental-async-context-frame dist/main.js as ${run_user} on Node $node_version, port $port"
+(cd "$app" && exec "${as_user[@]}" "${service_env[@]}" node --experimental-async-context-frame dist/main.js) >"$work/service.log" 2>&1 &
 service_pid=$!
 
 # The HEALTHCHECK command, retried as Docker does during the start period (a ceiling, not a wait).
@@ -143,12 +143,16 @@ const mqtt = require("mqtt");
   const res = await post("/v1/messages/broadcast", process.env.SVC, { channel: "CloudGemWebCommunicator", message: "hello from the replay" });
   if (res.status !== 202) throw new Error(`broadcast: ${res.status} ${await res.text()}`);
   const { messageId } = await res.json();
-  const got = await Promise.race([received, new Promise((_, reject) => setTimeout(() => reject(new Error("broadcast not received within 60 s")), 60000))]);
+  const got = await Promise.race([received, new Promise((_, reject) => setTimeout(() => reject(new Error("broadcast not received within 60 s")), 60000).unref())]);
   if (got.Id !== messageId || got.Message !== "hello from the replay") throw new Error(`received ${JSON.stringify(got)}`);
   await client.endAsync();
   console.log(`replay-dockerfile: registration 201, broadcast 202, received over MQTT (${messageId})`);
 })().catch((e) => { console.error(e.message); process.exit(1); });
 ') || { tail -40 "$work/service.log" >&2; fail "registration / broadcast"; }
+# With AsyncContextFrame (the CMD's flag) a line written during a request carries the request's reqId.
+grep '"msg":"client registered"' "$work/service.log" | grep -q '"reqId":' ||
+  { grep 'client registered' "$work/service.log" >&2; fail "the 'client registered' line has no reqId (--experimental-async-context-frame)"; }
+say "in-request log lines carry reqId"
 
 # SIGTERM -> a clean exit 0 (tini forwards it in the image).
 kill -TERM "$service_pid"

@@ -8,6 +8,7 @@ import { Store, storage } from 'nestjs-pino/storage';
 import type { Logger as PinoLogger } from 'pino';
 import { LogController } from 'fastify';
 import { HttpDrain } from './common/http-drain';
+import { asyncContextFrameEnabled } from './common/logging/request-context';
 import { createRootLogger, NestLogger } from './common/logging/root-logger';
 import { parseJsonBody } from './common/problem/json-body';
 import { trackRouteMethods } from './common/http/route-methods';
@@ -78,10 +79,13 @@ export async function createApp(config: AppConfig, options: { logger?: boolean }
     }
   });
   // nestjs-pino's Logger finds the request's logger (and so its reqId) here. Bound in a hook rather than
-  // in nestjs-pino's middleware: no pino-http, and no @fastify/middie pass per request.
-  fastify.addHook('onRequest', (request, _reply, done) => {
-    storage.run(new Store(request.log as PinoLogger), done);
-  });
+  // in nestjs-pino's middleware: no pino-http, and no @fastify/middie pass per request. Only where
+  // AsyncLocalStorage is cheap (see asyncContextFrameEnabled): on promise hooks it costs every request.
+  if (asyncContextFrameEnabled()) {
+    fastify.addHook('onRequest', (request, _reply, done) => {
+      storage.run(new Store(request.log as PinoLogger), done);
+    });
+  }
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);

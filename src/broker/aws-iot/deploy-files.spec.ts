@@ -218,7 +218,7 @@ describe('deploy files', () => {
       expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*dist\/bin\/healthcheck\.js/m);
       expect(dockerfile).toMatch(/^USER node$/m);
       expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
-      expect(dockerfile).toMatch(/^CMD \["node", "dist\/main\.js"\]$/m);
+      expect(dockerfile).toMatch(/^CMD \["node", "--experimental-async-context-frame", "dist\/main\.js"\]$/m);
     });
   });
 

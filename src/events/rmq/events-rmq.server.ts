@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { type RmqOptions, ServerRMQ } from '@nestjs/microservices';
-import type { Channel } from 'amqplib';
+import type { Channel, ConsumeMessage } from 'amqplib';
 import { errorMessage } from '../../domain/errors';
 import { watchChannel } from './channel-state';
+import { deliveryReceived } from './channel-acks';
 import { InFlight, withTimeout } from '../in-flight';
 
 export type RmqServerOptions = NonNullable<RmqOptions['options']>;
@@ -98,6 +99,10 @@ export class EventsRmqServer extends ServerRMQ {
   }
 
   override handleMessage(message: Record<string, unknown>, channel: unknown): Promise<void> {
+    if (message !== null && message !== undefined) {
+      // As it arrives, before any handling: a coalesced ack never covers a delivery still being handled.
+      deliveryReceived(channel as Channel, message as unknown as ConsumeMessage);
+    }
     return this.inFlight.track(super.handleMessage(message, channel));
   }
 

@@ -6,6 +6,7 @@ import { MetricsService } from '../../metrics/metrics.service';
 import type { DecodedEvent, EventRejection } from '../event-contract';
 import { EventRelay } from '../event-relay.service';
 import { isChannelOpen } from './channel-state';
+import { ackDelivery, deliverySettled } from './channel-acks';
 
 /** Headers set on a dead-lettered copy (next to the original's own headers). */
 export const DEAD_LETTER_HEADERS = {
@@ -78,6 +79,7 @@ export class RmqEventConsumer {
         'event handling failed unexpectedly; rejecting it to the dead-letter queue',
       );
       try {
+        deliverySettled(channel, message);
         channel.nack(message, false, false);
       } catch {
         // Channel closed: it will be redelivered.
@@ -138,13 +140,9 @@ export class RmqEventConsumer {
     this.ack(channel, message);
   }
 
+  /** Coalesced with the other acks of this turn of the event loop (channel-acks.ts). */
   private ack(channel: ConfirmChannel, message: ConsumeMessage): void {
-    try {
-      channel.ack(message);
-    } catch {
-      // The channel closed since: RabbitMQ redelivers the event and the dedupe window drops the copy.
-      this.logger.debug({ deliveryTag: message.fields.deliveryTag }, 'could not ack an event (channel closed); it will be redelivered');
-    }
+    ackDelivery(channel, message);
   }
 }
 

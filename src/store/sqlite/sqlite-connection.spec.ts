@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../../domain/errors';
 import { SqliteConnection } from './sqlite-connection';
 
@@ -22,30 +23,28 @@ describe('SqliteConnection.write (group commit)', () => {
 
   it('writes queued in one turn share one transaction, settle after its commit, and resolve with their own results', async () => {
     const insert = connection.db.prepare('INSERT INTO items (id, n) VALUES (?, ?)');
-    let commits = 0;
-    // Counts commits: the outermost transaction calls (a nested one is a savepoint).
-    const transaction = connection.db.transaction.bind(connection.db);
-    jest.spyOn(connection.db, 'transaction').mockImplementation(((fn: (...args: unknown[]) => unknown) => {
-      const wrapped = transaction(fn);
-      return Object.assign((...args: unknown[]) => {
-        const outer = !connection.db.inTransaction;
-        const result = wrapped(...args);
-        commits += outer ? 1 : 0;
-        return result;
-      }, wrapped);
-    }) as never);
-    const writes = ['a', 'b', 'c'].map((id, n) => connection.write(() => insert.run(id, n).changes));
-    expect(rows()).toEqual([]);
-    await expect(Promise.all(writes)).resolves.toEqual([1, 1, 1]);
-    expect(commits).toBe(1);
-    expect(rows()).toEqual([
-      { id: 'a', n: 0 },
-      { id: 'b', n: 1 },
-      { id: 'c', n: 2 },
-    ]);
-    // A later turn: its own transaction.
-    await connection.write(() => insert.run('d', 3));
-    expect(commits).toBe(2);
+    // A second connection to the file sees only what was committed.
+    const reader = new Database(connection.path, { readonly: true });
+    const committed = (): number => (reader.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n;
+    try {
+      const seenByOthers: number[] = [];
+      const writes = ['a', 'b', 'c'].map((id, n) =>
+        connection.write(() => {
+          seenByOthers.push(committed());
+          return insert.run(id, n).changes;
+        }),
+      );
+      expect(rows()).toEqual([]);
+      await expect(Promise.all(writes)).resolves.toEqual([1, 1, 1]);
+      // None of the three was committed before the last one ran: one transaction.
+      expect(seenByOthers).toEqual([0, 0, 0]);
+      expect(committed()).toBe(3);
+      // A later turn: its own transaction, which sees the first one's rows committed.
+      await connection.write(() => seenByOthers.push(committed()));
+      expect(seenByOthers).toEqual([0, 0, 0, 3]);
+    } finally {
+      reader.close();
+    }
   });
 
   it('a write that throws is undone alone and rejects alone; SQLite errors reject as StoreUnavailableError', async () => {

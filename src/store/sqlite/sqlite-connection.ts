@@ -62,10 +62,16 @@ export function sqliteCall<T>(call: () => T): T {
 
 /** SQLite's own failures as StoreUnavailableError; anything else (a domain error thrown by a write) as it is. */
 function sqliteFailure(error: unknown): unknown {
-  // By name, not `instanceof TypeError`: the native module's TypeError may come from another realm (e.g. under jest).
-  const closed = typeof error === 'object' && error !== null && (error as Error).name === 'TypeError' && /database connection is not open/.test((error as Error).message);
-  if (error instanceof Database.SqliteError || closed) {
-    return new StoreUnavailableError(`store unavailable: ${(error as Error).message}`, { cause: error });
+  // By name and code, not `instanceof`: the native module is loaded once per process and keeps the classes of
+  // the first module registry that loaded it (jest runs several), and its TypeError may come from another realm.
+  if (typeof error !== 'object' || error === null) {
+    return error;
+  }
+  const { name, message, code } = error as Error & { code?: unknown };
+  const sqlite = error instanceof Database.SqliteError || (typeof code === 'string' && code.startsWith('SQLITE_'));
+  const closed = name === 'TypeError' && /database connection is not open/.test(message);
+  if (sqlite || closed) {
+    return new StoreUnavailableError(`store unavailable: ${message}`, { cause: error });
   }
   return error;
 }
@@ -78,6 +84,7 @@ interface QueuedWrite {
 
 export class SqliteConnection {
   private queued: QueuedWrite[] = [];
+  private control?: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', Database.Statement>;
 
   private constructor(
     readonly db: Database.Database,
@@ -157,27 +164,42 @@ export class SqliteConnection {
     if (batch.length === 0) {
       return;
     }
+    // Statements prepared once: better-sqlite3's `db.transaction(fn)` builds four wrappers per call.
+    const control = (this.control ??= {
+      begin: this.db.prepare('BEGIN'),
+      commit: this.db.prepare('COMMIT'),
+      rollback: this.db.prepare('ROLLBACK'),
+      savepoint: this.db.prepare('SAVEPOINT queued_write'),
+      release: this.db.prepare('RELEASE queued_write'),
+      rollbackTo: this.db.prepare('ROLLBACK TO queued_write'),
+    });
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
-      sqliteCall(() =>
-        this.db.transaction(() => {
-          for (const { work } of batch) {
-            try {
-              outcomes.push({ ok: true, value: this.db.transaction(work)() });
-            } catch (error) {
-              if (!this.db.inTransaction) {
-                // SQLite rolled the whole transaction back (disk full, I/O error): nothing of the batch is stored.
-                throw error;
-              }
-              outcomes.push({ ok: false, error });
+      sqliteCall(() => {
+        control.begin.run();
+        for (const { work } of batch) {
+          control.savepoint.run();
+          try {
+            outcomes.push({ ok: true, value: work() });
+            control.release.run();
+          } catch (error) {
+            if (!this.db.inTransaction) {
+              // SQLite rolled the whole transaction back (disk full, I/O error): nothing of the batch is stored.
+              throw error;
             }
+            control.rollbackTo.run();
+            control.release.run();
+            outcomes.push({ ok: false, error });
           }
-        })(),
-      );
+        }
+        control.commit.run();
+      });
     } catch (error) {
-      const failure = error instanceof StoreUnavailableError ? error : sqliteFailure(error);
+      if (this.db.open && this.db.inTransaction) {
+        control.rollback.run();
+      }
       for (const { reject } of batch) {
-        reject(failure);
+        reject(error);
       }
       return;
     }
