@@ -96,10 +96,19 @@ function toRecord(row: ClientRow, lastSeenAt?: string): ClientRecord {
 /** `lastSeenAt` writes are coalesced: at most one transaction per this interval, whatever the connection churn. */
 const LAST_SEEN_FLUSH_MS = 1_000;
 
+/** How many client rows `get` keeps in memory (first in, first out): about 0.4 KiB each. */
+const CACHED_ROWS = 50_000;
+
 /**
- * The client registry on SQLite. Every call is a prepared statement of a few µs, so nothing is cached:
- * a ban is committed before `setStatus` returns, and the next `get` (a CONNECT, a SUBSCRIBE, a client
- * send) reads it.
+ * The client registry on SQLite. A ban is committed before `setStatus` returns, and the next `get` (a
+ * CONNECT, a SUBSCRIBE, a client send) sees it.
+ *
+ * `get` answers from a bounded cache of rows. That is exact because this process is the file's only
+ * writer and every write to `clients` is in this class: a synchronous write (`durable`) puts the row it
+ * returned into the cache once it committed (or drops the entry if it threw); a group-committed write
+ * drops the entry inside its transaction, so the next `get` reads what was committed (or, if the commit
+ * failed, what was there before). Only `lastSeenAt` changes under a cached row, and `flushLastSeen`
+ * updates the cached rows with what it wrote.
  */
 export class SqliteClientRepository extends ClientRepository {
   private readonly selectOne: Statement<[string], ClientRow>;
@@ -119,6 +128,8 @@ export class SqliteClientRepository extends ClientRepository {
   private readonly insertImported: Statement<Record<string, unknown>>;
   /** lastSeenAt values not written yet (client id → time); reads see them. */
   private readonly pendingLastSeen = new Map<string, string>();
+  /** Committed rows by client id, oldest first. */
+  private readonly rows = new Map<string, ClientRow>();
   private flushTimer?: NodeJS.Timeout;
 
   constructor(private readonly connection: SqliteConnection) {
@@ -182,15 +193,49 @@ export class SqliteClientRepository extends ClientRepository {
 
   /** The synchronous read behind `get`. */
   getNow(clientId: string): ClientRecord | undefined {
-    const row = this.selectOne.get(clientId);
+    let row = this.rows.get(clientId);
+    if (row === undefined) {
+      row = this.selectOne.get(clientId);
+      if (row !== undefined) {
+        this.remember(row);
+      }
+    }
     return row === undefined ? undefined : toRecord(row, this.pendingLastSeen.get(clientId));
+  }
+
+  /** A row as committed, into the cache. */
+  private remember(row: ClientRow): void {
+    this.rows.delete(row.client_id);
+    this.rows.set(row.client_id, row);
+    if (this.rows.size > CACHED_ROWS) {
+      this.rows.delete(this.rows.keys().next().value!);
+    }
+  }
+
+  /** A synchronous write of one client's row: the row it returns is cached once committed. */
+  private writeRow(clientId: string, write: () => ClientRow | undefined): ClientRow | undefined {
+    let row: ClientRow | undefined;
+    try {
+      row = sqliteCall(write);
+    } catch (error) {
+      this.rows.delete(clientId);
+      throw error;
+    }
+    if (row === undefined) {
+      this.rows.delete(clientId);
+    } else {
+      this.remember(row);
+    }
+    return row;
   }
 
   async register(input: RegisterInput): Promise<ClientRecord> {
     const certId = input.certificate?.id ?? null;
     const certArn = input.certificate?.arn ?? null;
-    const row = await this.connection.write(() =>
-      this.upsert.get({
+    const row = await this.connection.write(() => {
+      // Inside the shared transaction: the next `get` reads what its commit leaves.
+      this.rows.delete(input.clientId);
+      return this.upsert.get({
         clientId: input.clientId,
         connectionType: input.connectionType,
         portal: input.portalClient ? 1 : 0,
@@ -198,8 +243,8 @@ export class SqliteClientRepository extends ClientRepository {
         certId,
         certArn,
         maxCerts: input.maxCertificates ?? null,
-      }),
-    );
+      });
+    });
     if (row === undefined) {
       const current = this.getNow(input.clientId);
       if (current?.status !== 'BANNED' && input.maxCertificates !== undefined) {
@@ -211,7 +256,7 @@ export class SqliteClientRepository extends ClientRepository {
   }
 
   async setStatus(clientId: string, change: StatusChange): Promise<ClientRecord | undefined> {
-    const row = sqliteCall(() =>
+    const row = this.writeRow(clientId, () =>
       this.connection.durable(() =>
         this.updateStatus.get({ clientId, status: change.status, now: change.now, reason: change.reason ?? null, expiresAt: change.expiresAt ?? null }),
       ),
@@ -220,6 +265,7 @@ export class SqliteClientRepository extends ClientRepository {
   }
 
   async addCertificate(clientId: string, certificateId: string, certificateArn: string | undefined, now: string, maxCertificates?: number): Promise<void> {
+    this.rows.delete(clientId);
     const { changes } = sqliteCall(() =>
       this.appendCertificate.run({ clientId, certId: certificateId, certArn: certificateArn ?? null, now, maxCerts: maxCertificates ?? null }),
     );
@@ -230,23 +276,22 @@ export class SqliteClientRepository extends ClientRepository {
   }
 
   async removeCertificate(clientId: string, certificateId: string, now: string): Promise<{ record: ClientRecord; arn?: string } | undefined> {
-    return sqliteCall(() =>
-      this.connection.durable(() => {
-        const current = this.getNow(clientId);
-        const index = current?.certificateIds?.indexOf(certificateId) ?? -1;
-        if (current === undefined || index < 0) {
-          return undefined;
-        }
-        const arn = current.certificateArns?.[index];
-        const row = this.writeCertificates.get({
+    const current = sqliteCall(() => this.getNow(clientId));
+    const index = current?.certificateIds?.indexOf(certificateId) ?? -1;
+    if (current === undefined || index < 0) {
+      return undefined;
+    }
+    const row = this.writeRow(clientId, () =>
+      this.connection.durable(() =>
+        this.writeCertificates.get({
           clientId,
           now,
           certificateIds: JSON.stringify(current.certificateIds!.filter((_, i) => i !== index)),
           certificateArns: current.certificateArns === undefined ? null : JSON.stringify(current.certificateArns.filter((_, i) => i !== index)),
-        });
-        return row === undefined ? undefined : { record: toRecord(row, this.pendingLastSeen.get(clientId)), arn };
-      }),
+        }),
+      ),
     );
+    return row === undefined ? undefined : { record: toRecord(row, this.pendingLastSeen.get(clientId)), arn: current.certificateArns?.[index] };
   }
 
   async listExpiredBans(now: string, limit: number): Promise<ClientRecord[]> {
@@ -254,7 +299,7 @@ export class SqliteClientRepository extends ClientRepository {
   }
 
   async expireBan(clientId: string, banExpiresAt: string, now: string): Promise<ClientRecord | undefined> {
-    const row = sqliteCall(() => this.connection.durable(() => this.liftBan.get({ clientId, expiresAt: banExpiresAt, now })));
+    const row = this.writeRow(clientId, () => this.connection.durable(() => this.liftBan.get({ clientId, expiresAt: banExpiresAt, now })));
     return row === undefined ? undefined : toRecord(row, this.pendingLastSeen.get(clientId));
   }
 
@@ -295,6 +340,12 @@ export class SqliteClientRepository extends ClientRepository {
           this.updateLastSeen.run(now, clientId);
         }
       })();
+      for (const [clientId, now] of pending) {
+        const cached = this.rows.get(clientId);
+        if (cached !== undefined) {
+          cached.last_seen_at = now;
+        }
+      }
     } catch {
       // Informational only (and this runs on a timer: nothing may throw out of it). The next touch writes again.
     }
@@ -302,6 +353,7 @@ export class SqliteClientRepository extends ClientRepository {
 
   /** Inserts a whole record from another store unless the client exists here already; true when inserted. */
   importRecord(record: ClientRecord): boolean {
+    this.rows.delete(record.clientId);
     return (
       this.insertImported.run({
         clientId: record.clientId,
