@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import { type HistoryEntry, type HistoryJsonPage, type HistoryPage, type HistoryReadQuery, HistoryRepository, type HistoryReservation } from '../history.repository';
+import { RecentHistory } from './recent-history';
 import { type SqliteConnection, type SqliteMigration, sqliteCall } from './sqlite-connection';
 
 export const HISTORY_MIGRATIONS: readonly SqliteMigration[] = [
@@ -33,6 +34,8 @@ export class SqliteHistoryRepository extends HistoryRepository {
   private readonly reservations = new Map<string, Map<number, HistoryEntry>>();
   /** Heads read or committed by this process (the only writer of the file). */
   private readonly heads = new Map<string, number>();
+  /** The newest committed entries of recently written streams: recent pages without a read of the file. */
+  private readonly recent = new RecentHistory();
   private readonly selectHead: Statement<[string], { last_seq: number }>;
   private readonly insert: Statement<[string, number, string, number]>;
   private readonly upsertHead: Statement<[string, number]>;
@@ -104,6 +107,7 @@ export class SqliteHistoryRepository extends HistoryRepository {
     });
     if (seq > (this.heads.get(stream) ?? 0)) {
       this.heads.set(stream, seq);
+      this.recent.committed(stream, entries);
     }
     if (held !== undefined) {
       for (const entry of entries) {
@@ -125,6 +129,10 @@ export class SqliteHistoryRepository extends HistoryRepository {
       const { latestSeq, from } = this.window(stream, query);
       if (from >= latestSeq || query.limit <= 0) {
         return { latestSeq, firstSeq: undefined, count: 0, joined: '' };
+      }
+      const recent = this.recent.page(stream, from, latestSeq, query.notBefore, query.limit);
+      if (recent !== undefined) {
+        return { latestSeq, ...recent };
       }
       const payloads = this.selectPayloads.all(stream, from, latestSeq, query.notBefore, query.limit);
       const firstSeq = payloads.length === 0 ? undefined : this.selectFirstSeq.get(stream, from, latestSeq, query.notBefore);
