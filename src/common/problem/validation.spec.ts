@@ -4,6 +4,9 @@ import { IsBoolean, IsOptional, IsString, Matches } from 'class-validator';
 import { BroadcastRequestDto, SendClientMessageRequestDto, SendDirectRequestDto } from '../../publishing/publishing.dto';
 import { RegisterClientRequestDto, RegisterPortalClientRequestDto } from '../../registration/registration.dto';
 import { UpdateStateRequestDto } from '../../state/state.dto';
+import { ListChannelMessagesQueryDto } from '../../history/history.dto';
+import { GetPresenceQueryDto } from '../../presence/presence.dto';
+import { ListUsersQueryDto } from '../../users/user.dto';
 import { DomainError } from '../../domain/errors';
 import { httpStatusOf } from './to-problem';
 import { CompiledValidationPipe, createClassValidatorPipe, schemaFromClassValidator } from './validation';
@@ -27,11 +30,16 @@ class Optional {
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 type Target = Function;
 
-const body = (metatype: Target): ArgumentMetadata => ({ type: 'body', metatype: metatype as ArgumentMetadata['metatype'] });
+const argument = (metatype: Target, type: 'body' | 'query' = 'body'): ArgumentMetadata => ({ type, metatype: metatype as ArgumentMetadata['metatype'] });
 
-async function outcome(pipe: { transform(value: unknown, metadata: ArgumentMetadata): unknown }, value: unknown, metatype: Target): Promise<unknown> {
+async function outcome(
+  pipe: { transform(value: unknown, metadata: ArgumentMetadata): unknown },
+  value: unknown,
+  metatype: Target,
+  type: 'body' | 'query' = 'body',
+): Promise<unknown> {
   try {
-    const result = await pipe.transform(value, body(metatype));
+    const result = await pipe.transform(value, argument(metatype, type));
     return { ok: true, instance: (result as object).constructor.name, value: { ...(result as object) } };
   } catch (error) {
     return { ok: false, response: error instanceof DomainError ? { status: httpStatusOf(error), code: error.code, errors: error.errors } : String(error) };
@@ -83,5 +91,35 @@ describe('CompiledValidationPipe', () => {
     ['unsupported DTO', WithUnsupported, { flag: 'yes' }],
   ])('%s: same outcome as class-validator', async (_name, metatype, value) => {
     expect(await outcome(compiled, value, metatype)).toEqual(await outcome(reflective, value, metatype));
+  });
+
+  it.each<[string, Target, Record<string, unknown>]>([
+    ['history: none', ListChannelMessagesQueryDto, {}],
+    ['history: after and limit', ListChannelMessagesQueryDto, { after: '41', limit: '100' }],
+    ['history: clientId', ListChannelMessagesQueryDto, { clientId: 'eu-west-1:abc', after: '0' }],
+    ['history: after negative', ListChannelMessagesQueryDto, { after: '-1' }],
+    ['history: after fractional', ListChannelMessagesQueryDto, { after: '1.5' }],
+    ['history: after empty', ListChannelMessagesQueryDto, { after: '' }],
+    ['history: after hex', ListChannelMessagesQueryDto, { after: '0x10' }],
+    ['history: after not a number', ListChannelMessagesQueryDto, { after: 'abc' }],
+    ['history: limit 0', ListChannelMessagesQueryDto, { limit: '0' }],
+    ['history: limit too large', ListChannelMessagesQueryDto, { limit: '1001' }],
+    ['history: bad clientId', ListChannelMessagesQueryDto, { clientId: 'a b' }],
+    ['history: unknown parameter', ListChannelMessagesQueryDto, { after: '1', page: '2' }],
+    ['history: repeated parameter', ListChannelMessagesQueryDto, { after: ['1', '2'] }],
+    ['users: a page', ListUsersQueryDto, { status: 'BANNED', limit: '25' }],
+    ['users: limit too large', ListUsersQueryDto, { limit: '101' }],
+    ['presence: one id', GetPresenceQueryDto, { clientId: 'a' }],
+    ['presence: two ids', GetPresenceQueryDto, { clientId: ['a', 'b'] }],
+  ])('query %s: same outcome as class-validator', async (_name, metatype, value) => {
+    expect(await outcome(compiled, value, metatype, 'query')).toEqual(await outcome(reflective, value, metatype, 'query'));
+  });
+
+  it('checks the history query without class-validator, and leaves DTOs that class-transformer does more for to it', () => {
+    const fallback = jest.spyOn((compiled as unknown as { fallback: { transform: () => unknown } }).fallback, 'transform');
+    compiled.transform({ after: '41', limit: '100' }, argument(ListChannelMessagesQueryDto, 'query'));
+    expect(fallback).not.toHaveBeenCalled();
+    void compiled.transform({ clientId: 'a' }, argument(GetPresenceQueryDto, 'query'));
+    expect(fallback).toHaveBeenCalledTimes(1);
   });
 });
