@@ -1,7 +1,9 @@
 /**
  * The HTTP baseline: bare Fastify (no logger, no Nest, no auth) with one JSON
  * route shaped like `broadcast`: parse the body, check its fields, answer 202
- * with a small JSON result. Run as its own process by bench/run.ts.
+ * with a small JSON result; and `/stash`, which serves back the JSON last put
+ * there (the history suite puts a page of the service's history). Run as its
+ * own process by the bench suites.
  */
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
@@ -18,6 +20,13 @@ app.post('/bench', async (request, reply) => {
   const channel = typeof body.channel === 'string' ? body.channel : 'none';
   return reply.code(202).send({ messageId: randomUUID(), channel, topic: `webcommunicator/dev/${channel}` });
 });
+// The history suite's baseline for reads: the service's own answer, stored here and served back as it is.
+let stashed = '{}';
+app.put('/stash', async (request) => {
+  stashed = JSON.stringify(request.body);
+  return { bytes: Buffer.byteLength(stashed) };
+});
+app.get('/stash', async (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(stashed));
 app.listen({ port: Number(process.env.PORT), host: process.env.HOST ?? '127.0.0.1' }).catch((error: unknown) => {
   process.stderr.write(`bare-fastify: ${String(error)}\n`);
   process.exit(1);

@@ -3,11 +3,12 @@
  * - broadcast req/s on a channel that keeps history against the same broadcast on one without
  *   (interleaved pairs, median ratio; target ≥ 0.5×), both with a live MQTT subscriber;
  * - listChannelMessages of 100 messages (`limit=100`) at 50 concurrent readers: p99 latency
- *   (target ≤ 10 ms).
+ *   (target ≤ 10 ms), and req/s and latency against bare Fastify serving the same answer (its bytes
+ *   fetched from the service) at the same concurrency.
  */
 import autocannon from 'autocannon';
 import mqtt from 'mqtt';
-import { BENCH_CHANNEL, BENCH_HISTORY_CHANNEL, type BenchReport, postJson, progress, Service, TOPIC_PREFIX } from './lib';
+import { BareFastify, BENCH_CHANNEL, BENCH_HISTORY_CHANNEL, type BenchReport, postJson, progress, Service, TOPIC_PREFIX } from './lib';
 
 export interface HistoryBenchOptions extends BenchReport {
   seconds: number;
@@ -18,7 +19,8 @@ const CONNECTIONS = 100;
 const READERS = 50;
 
 export async function benchHistory({ seconds, rounds, row, fmt }: HistoryBenchOptions): Promise<void> {
-  progress('history: starting the service');
+  progress('history: starting bare Fastify and the service');
+  const bare = await BareFastify.start();
   const service = await Service.start();
   try {
     const serviceToken = service.token('bench-service', ['service']);
@@ -71,6 +73,11 @@ export async function benchHistory({ seconds, rounds, row, fmt }: HistoryBenchOp
 
     const latest = (await (await fetch(`${service.url}/v1/channels/${BENCH_HISTORY_CHANNEL}/messages?limit=1`, { headers: { authorization: `Bearer ${serviceToken}` } })).json()) as { latestSeq: number };
     const after = Math.max(0, latest.latestSeq - 100);
+    // The baseline: bare Fastify serving the very answer the readers get, at the same concurrency.
+    const page = await (await fetch(`${service.url}/v1/channels/${BENCH_HISTORY_CHANNEL}/messages?after=${after}&limit=100`, { headers: { authorization: `Bearer ${serviceToken}` } })).text();
+    await fetch(`${bare.url}/stash`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: page });
+    progress(`history: bare Fastify serving the same ${Buffer.byteLength(page)}-byte page at ${READERS} readers, ${seconds} s`);
+    const bareRead = await autocannon({ url: `${bare.url}/stash`, connections: READERS, duration: seconds });
     progress(`history: listChannelMessages limit=100 at ${READERS} readers, ${seconds} s`);
     const read = await autocannon({
       url: `${service.url}/v1/channels/${BENCH_HISTORY_CHANNEL}/messages?after=${after}&limit=100`,
@@ -82,9 +89,11 @@ export async function benchHistory({ seconds, rounds, row, fmt }: HistoryBenchOp
       text: 'p99 ≤ 10 ms',
       ok: read.latency.p99 <= 10 && read.non2xx === 0,
     });
-    row('history', 'listChannelMessages req/s', fmt(read.requests.average), '', NaN);
+    row('history', 'listChannelMessages req/s vs bare Fastify serving the same page', fmt(read.requests.average), fmt(bareRead.requests.average), read.requests.average / bareRead.requests.average);
+    row('history', 'listChannelMessages p50 / p99 ms vs bare Fastify', `${read.latency.p50} / ${read.latency.p99}`, `${bareRead.latency.p50} / ${bareRead.latency.p99}`, read.latency.p99 / bareRead.latency.p99);
     await subscriber.endAsync(true);
   } finally {
     await service.stop();
+    await bare.stop();
   }
 }
