@@ -20,7 +20,18 @@ interface StateRow {
   updated_at: string;
 }
 
+/** Characters of documents `get` keeps in memory (first in, first out). */
+const CACHED_CHARS = 32 * 1024 * 1024;
+
+/**
+ * Documents on SQLite. `get` answers from a bounded cache of committed documents: exact because this
+ * process is the file's only writer and `save` is the only write. A save drops the entry inside its
+ * (group-committed) transaction and puts the new document back once committed, unless a read put the
+ * committed one back first; if the commit fails, the next `get` reads the file.
+ */
 export class SqliteStateRepository extends StateRepository {
+  private readonly cache = new Map<string, { record: StateRecord; chars: number }>();
+  private cachedChars = 0;
   private readonly selectOne: Statement<[string], StateRow>;
   private readonly insert: Statement<[string, string, number, string]>;
   private readonly update: Statement<[string, number, string, string, number]>;
@@ -36,22 +47,56 @@ export class SqliteStateRepository extends StateRepository {
   }
 
   async get(clientId: string): Promise<StateRecord | undefined> {
+    const cached = this.cache.get(clientId);
+    if (cached !== undefined) {
+      return cached.record;
+    }
     const row = sqliteCall(() => this.selectOne.get(clientId));
     if (row === undefined) {
       return undefined;
     }
     const document = JSON.parse(row.document) as { desired: JsonObject; reported: JsonObject };
-    return { clientId, desired: document.desired, reported: document.reported, version: row.version, updatedAt: row.updated_at };
+    const record = { clientId, desired: document.desired, reported: document.reported, version: row.version, updatedAt: row.updated_at };
+    this.remember(record, row.document.length);
+    return record;
   }
 
   async save(previous: StateRecord | undefined, next: StateRecord): Promise<StateRecord | undefined> {
     const document = JSON.stringify({ desired: next.desired, reported: next.reported });
     // Conditional on the version read, like the DynamoDB engine: a write on top of a newer document changes nothing.
-    const changes = await this.connection.write(() =>
-      previous === undefined
+    const changes = await this.connection.write(() => {
+      this.forget(next.clientId);
+      return previous === undefined
         ? this.insert.run(next.clientId, document, next.version, next.updatedAt).changes
-        : this.update.run(document, next.version, next.updatedAt, next.clientId, previous.version).changes,
-    );
-    return changes === 1 ? next : undefined;
+        : this.update.run(document, next.version, next.updatedAt, next.clientId, previous.version).changes;
+    });
+    if (changes !== 1) {
+      return undefined;
+    }
+    if (!this.cache.has(next.clientId)) {
+      this.remember(next, document.length);
+    }
+    return next;
+  }
+
+  private remember(record: StateRecord, chars: number): void {
+    this.forget(record.clientId);
+    this.cache.set(record.clientId, { record, chars });
+    this.cachedChars += chars;
+    for (const [clientId, entry] of this.cache) {
+      if (this.cachedChars <= CACHED_CHARS) {
+        break;
+      }
+      this.cache.delete(clientId);
+      this.cachedChars -= entry.chars;
+    }
+  }
+
+  private forget(clientId: string): void {
+    const entry = this.cache.get(clientId);
+    if (entry !== undefined) {
+      this.cache.delete(clientId);
+      this.cachedChars -= entry.chars;
+    }
   }
 }
