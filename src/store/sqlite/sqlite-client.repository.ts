@@ -2,96 +2,11 @@ import type { Statement } from 'better-sqlite3';
 import { type ClientPage, type ClientPresence, ClientRepository, type ListClientsQuery, type RegisterInput, type StatusChange } from '../client.repository';
 import { TooManyCertificatesError } from '../../domain/errors';
 import { decodeCursor, encodeCursor } from '../cursor';
-import { type SqliteConnection, type SqliteMigration, sqliteCall } from './sqlite-connection';
+import { BoundedCache } from './bounded-cache';
+import { type ClientRow, toRecord } from './sqlite-client.rows';
+import { type SqliteConnection, sqliteCall } from './sqlite-connection';
 import type { ClientRecord } from '../../domain/client';
 import { ClientBannedError, InvalidCursorError } from '../../domain/errors';
-
-export const CLIENT_MIGRATIONS: readonly SqliteMigration[] = [
-  {
-    id: 'clients-1',
-    up: (db) =>
-      db.exec(`
-        CREATE TABLE clients (
-          client_id        TEXT PRIMARY KEY,
-          status           TEXT NOT NULL CHECK (status IN ('REGISTERED', 'BANNED')),
-          connection_type  TEXT NOT NULL,
-          portal_client    INTEGER NOT NULL,
-          registered_at    TEXT NOT NULL,
-          updated_at       TEXT NOT NULL,
-          banned_at        TEXT,
-          ban_reason       TEXT,
-          certificate_ids  TEXT,  -- JSON array
-          certificate_arns TEXT,  -- JSON array
-          last_seen_at     TEXT
-        ) STRICT, WITHOUT ROWID;
-        CREATE INDEX clients_by_status ON clients (status, client_id);
-      `),
-  },
-  {
-    // Bans with an end (API.md section 8): the sweep reads banned rows by expiry.
-    id: 'clients-2-ban-expiry',
-    up: (db) =>
-      db.exec(`
-        ALTER TABLE clients ADD COLUMN ban_expires_at TEXT;
-        CREATE INDEX clients_by_ban_expiry ON clients (ban_expires_at) WHERE status = 'BANNED';
-      `),
-  },
-  {
-    // Presence (API.md section 7): whether the client has a live session now.
-    id: 'clients-3-presence',
-    up: (db) =>
-      db.exec(`
-        ALTER TABLE clients ADD COLUMN connected INTEGER NOT NULL DEFAULT 0;
-        CREATE INDEX clients_connected ON clients (client_id) WHERE connected = 1;
-      `),
-  },
-];
-
-interface ClientRow {
-  client_id: string;
-  status: ClientRecord['status'];
-  connection_type: ClientRecord['connectionType'];
-  portal_client: number;
-  registered_at: string;
-  updated_at: string;
-  banned_at: string | null;
-  ban_reason: string | null;
-  ban_expires_at: string | null;
-  certificate_ids: string | null;
-  certificate_arns: string | null;
-  last_seen_at: string | null;
-}
-
-function toRecord(row: ClientRow, lastSeenAt?: string): ClientRecord {
-  const record: ClientRecord = {
-    clientId: row.client_id,
-    status: row.status,
-    connectionType: row.connection_type,
-    portalClient: row.portal_client === 1,
-    registeredAt: row.registered_at,
-    updatedAt: row.updated_at,
-  };
-  if (row.banned_at !== null) {
-    record.bannedAt = row.banned_at;
-  }
-  if (row.ban_reason !== null) {
-    record.banReason = row.ban_reason;
-  }
-  if (row.ban_expires_at !== null) {
-    record.banExpiresAt = row.ban_expires_at;
-  }
-  if (row.certificate_ids !== null) {
-    record.certificateIds = JSON.parse(row.certificate_ids) as string[];
-  }
-  if (row.certificate_arns !== null) {
-    record.certificateArns = JSON.parse(row.certificate_arns) as string[];
-  }
-  const seen = lastSeenAt ?? row.last_seen_at;
-  if (seen !== null) {
-    record.lastSeenAt = seen;
-  }
-  return record;
-}
 
 /** `lastSeenAt` writes are coalesced: at most one transaction per this interval, whatever the connection churn. */
 const LAST_SEEN_FLUSH_MS = 1_000;
@@ -128,8 +43,8 @@ export class SqliteClientRepository extends ClientRepository {
   private readonly insertImported: Statement<Record<string, unknown>>;
   /** lastSeenAt values not written yet (client id → time); reads see them. */
   private readonly pendingLastSeen = new Map<string, string>();
-  /** Committed rows by client id, oldest first. */
-  private readonly rows = new Map<string, ClientRow>();
+  /** Committed rows by client id. */
+  private readonly rows = new BoundedCache<ClientRow>(CACHED_ROWS);
   private flushTimer?: NodeJS.Timeout;
 
   constructor(private readonly connection: SqliteConnection) {
@@ -197,19 +112,10 @@ export class SqliteClientRepository extends ClientRepository {
     if (row === undefined) {
       row = this.selectOne.get(clientId);
       if (row !== undefined) {
-        this.remember(row);
+        this.rows.set(clientId, row);
       }
     }
     return row === undefined ? undefined : toRecord(row, this.pendingLastSeen.get(clientId));
-  }
-
-  /** A row as committed, into the cache. */
-  private remember(row: ClientRow): void {
-    this.rows.delete(row.client_id);
-    this.rows.set(row.client_id, row);
-    if (this.rows.size > CACHED_ROWS) {
-      this.rows.delete(this.rows.keys().next().value!);
-    }
   }
 
   /** A synchronous write of one client's row: the row it returns is cached once committed. */
@@ -224,7 +130,7 @@ export class SqliteClientRepository extends ClientRepository {
     if (row === undefined) {
       this.rows.delete(clientId);
     } else {
-      this.remember(row);
+      this.rows.set(clientId, row);
     }
     return row;
   }

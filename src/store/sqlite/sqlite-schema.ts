@@ -1,6 +1,6 @@
 import { IMPORT_MIGRATIONS } from './legacy-import';
 import { CHANNEL_MIGRATIONS } from './sqlite-channel.repository';
-import { CLIENT_MIGRATIONS } from './sqlite-client.repository';
+import { CLIENT_MIGRATIONS } from './sqlite-client.rows';
 import { HISTORY_MIGRATIONS } from './sqlite-history.repository';
 import { IDEMPOTENCY_MIGRATIONS } from './sqlite-idempotency.repository';
 import { STATE_MIGRATIONS } from './sqlite-state.repository';

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { JsonObject } from '../../state/state-document';
 import { type StateRecord, StateRepository } from '../state.repository';
+import { BoundedCache } from './bounded-cache';
 import { type SqliteConnection, type SqliteMigration, sqliteCall } from './sqlite-connection';
 
 export const STATE_MIGRATIONS: readonly SqliteMigration[] = [
@@ -30,8 +31,7 @@ const CACHED_CHARS = 32 * 1024 * 1024;
  * committed one back first; if the commit fails, the next `get` reads the file.
  */
 export class SqliteStateRepository extends StateRepository {
-  private readonly cache = new Map<string, { record: StateRecord; chars: number }>();
-  private cachedChars = 0;
+  private readonly cache = new BoundedCache<StateRecord>(CACHED_CHARS);
   private readonly selectOne: Statement<[string], StateRow>;
   private readonly insert: Statement<[string, string, number, string]>;
   private readonly update: Statement<[string, number, string, string, number]>;
@@ -49,7 +49,7 @@ export class SqliteStateRepository extends StateRepository {
   async get(clientId: string): Promise<StateRecord | undefined> {
     const cached = this.cache.get(clientId);
     if (cached !== undefined) {
-      return cached.record;
+      return cached;
     }
     const row = sqliteCall(() => this.selectOne.get(clientId));
     if (row === undefined) {
@@ -57,7 +57,7 @@ export class SqliteStateRepository extends StateRepository {
     }
     const document = JSON.parse(row.document) as { desired: JsonObject; reported: JsonObject };
     const record = { clientId, desired: document.desired, reported: document.reported, version: row.version, updatedAt: row.updated_at };
-    this.remember(record, row.document.length);
+    this.cache.set(clientId, record, row.document.length);
     return record;
   }
 
@@ -65,7 +65,7 @@ export class SqliteStateRepository extends StateRepository {
     const document = JSON.stringify({ desired: next.desired, reported: next.reported });
     // Conditional on the version read, like the DynamoDB engine: a write on top of a newer document changes nothing.
     const changes = await this.connection.write(() => {
-      this.forget(next.clientId);
+      this.cache.delete(next.clientId);
       return previous === undefined
         ? this.insert.run(next.clientId, document, next.version, next.updatedAt).changes
         : this.update.run(document, next.version, next.updatedAt, next.clientId, previous.version).changes;
@@ -74,29 +74,8 @@ export class SqliteStateRepository extends StateRepository {
       return undefined;
     }
     if (!this.cache.has(next.clientId)) {
-      this.remember(next, document.length);
+      this.cache.set(next.clientId, next, document.length);
     }
     return next;
-  }
-
-  private remember(record: StateRecord, chars: number): void {
-    this.forget(record.clientId);
-    this.cache.set(record.clientId, { record, chars });
-    this.cachedChars += chars;
-    for (const [clientId, entry] of this.cache) {
-      if (this.cachedChars <= CACHED_CHARS) {
-        break;
-      }
-      this.cache.delete(clientId);
-      this.cachedChars -= entry.chars;
-    }
-  }
-
-  private forget(clientId: string): void {
-    const entry = this.cache.get(clientId);
-    if (entry !== undefined) {
-      this.cache.delete(clientId);
-      this.cachedChars -= entry.chars;
-    }
   }
 }
