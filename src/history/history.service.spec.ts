@@ -115,5 +115,17 @@ describe('HistoryService', () => {
       const page = await store.history.read('p/batch-commit', { after: 0, limit: 10, size: 10, notBefore: 0 });
       expect(page.entries.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     });
+
+    it('while an owed commit still fails, the calls of the next batch fail too (none is left waiting) and publish nothing', async () => {
+      const sent: number[] = [];
+      const commit = jest.spyOn(store.history, 'commit').mockRejectedValue(new StoreUnavailableError('store unavailable: test'));
+      await expect(append(a, 'p/owed', sent)).rejects.toBeInstanceOf(StoreUnavailableError);
+      // Seq 1 was delivered and is owed; settling it fails again, before anything of this batch is published.
+      const next = await Promise.allSettled([append(a, 'p/owed', sent), append(a, 'p/owed', sent)]);
+      expect(next.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      expect(sent).toEqual([1]);
+      commit.mockRestore();
+      await expect(append(a, 'p/owed', sent)).resolves.toBe(2);
+    });
   });
 });

@@ -76,12 +76,13 @@ export class HistoryService {
    */
   append(stream: string, settings: HistorySettings, build: (seq: number) => string, send: (payload: string) => Promise<void>): Promise<number> {
     return new Promise<number>((resolve, reject) => {
+      const call = { settings, build, send, resolve, reject };
       const queued = this.queues.get(stream);
       if (queued !== undefined) {
-        queued.push({ settings, build, send, resolve, reject });
+        queued.push(call);
         return;
       }
-      const queue = [{ settings, build, send, resolve, reject }];
+      const queue = [call];
       this.queues.set(stream, queue);
       void this.drain(stream, queue);
     });
@@ -133,7 +134,9 @@ export class HistoryService {
         await this.commit(stream, delivered[delivered.length - 1].seq);
       }
     } catch (error) {
-      delivered.forEach(({ call }) => call.reject(error));
+      // The owed commit or this batch's commit failed: every call not settled yet fails with it (a call
+      // settled already, refused by the broker, stays as it was: a promise settles once).
+      batch.forEach((call) => call.reject(error));
       return;
     }
     if (delivered.length > 0) {
