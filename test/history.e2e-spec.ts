@@ -107,9 +107,12 @@ describe.each([embedded(), dynamodb()])('history, Seq and idempotent publishing 
   });
 
   it('listChannelMessages: after, limit, latestSeq, complete (size 5 keeps Seq 2..6 of 6); the rider reads the same stream', async () => {
-    await broadcast('scores', 's5');
+    await broadcast('scores', 's5 ✓ é 🎮');
     const page = await history('scores', '?after=3&limit=2');
     expect(page.status).toBe(200);
+    // The page goes out as bytes: JSON, UTF-8, its length in bytes.
+    expect(page.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(Number(page.headers['content-length'])).toBe(Buffer.byteLength(page.text, 'utf8'));
     expect(page.body).toEqual({
       channel: 'scores',
       topic: `${PREFIX}/scores`,
@@ -122,7 +125,7 @@ describe.each([embedded(), dynamodb()])('history, Seq and idempotent publishing 
     expect(dropped.body.complete).toBe(false);
     const rider = await history('rounds', '?after=5', t.auth('alice'));
     expect(rider.body).toEqual(expect.objectContaining({ channel: 'rounds', topic: `${PREFIX}/scores`, latestSeq: 6, complete: true }));
-    expect(rider.body.messages.map((m: { Message: string }) => m.Message)).toEqual(['s5']);
+    expect(rider.body.messages.map((m: { Message: string }) => m.Message)).toEqual(['s5 ✓ é 🎮']);
     expect((await history('scores', '?after=6')).body).toEqual(expect.objectContaining({ messages: [], complete: true }));
   });
 

@@ -27,16 +27,19 @@ export class HistoryReader {
   ) {}
 
   /**
-   * The answer as JSON text: the stored envelopes are the exact JSON that was published, spliced in
-   * without a parse and a re-serialisation each (100 messages a page by default: that is most of a read).
+   * The answer as UTF-8 JSON: the stored envelopes are the exact JSON that was published, spliced in
+   * without a parse and a re-serialisation each (100 messages a page by default: that is most of a read),
+   * and as bytes, so that the HTTP layer neither measures nor encodes the page again.
    */
-  async readJson(caller: ApiCaller, name: string, query: HistoryQuery): Promise<string> {
+  async readJson(caller: ApiCaller, name: string, query: HistoryQuery): Promise<Buffer> {
     const { head, joined } = await this.page(caller, name, query);
     const { channel, topic, latestSeq, complete } = head;
-    return `{"channel":${JSON.stringify(channel)},"topic":${JSON.stringify(topic)},"messages":[${joined}],"latestSeq":${latestSeq},"complete":${complete}}`;
+    const start = Buffer.from(`{"channel":${JSON.stringify(channel)},"topic":${JSON.stringify(topic)},"messages":[`, 'utf8');
+    const end = Buffer.from(`],"latestSeq":${latestSeq},"complete":${complete}}`, 'utf8');
+    return Buffer.concat([start, joined, end], start.length + joined.length + end.length);
   }
 
-  private async page(caller: ApiCaller, name: string, query: HistoryQuery): Promise<{ head: Omit<ChannelMessagesResponseDto, 'messages'>; joined: string }> {
+  private async page(caller: ApiCaller, name: string, query: HistoryQuery): Promise<{ head: Omit<ChannelMessagesResponseDto, 'messages'>; joined: Buffer }> {
     const channel = isChannelName(name) ? await this.catalog.get(name) : undefined;
     if (channel === undefined) {
       throw new ChannelNotFoundError(String(name).slice(0, 64));

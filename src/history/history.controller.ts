@@ -19,8 +19,8 @@ export class HistoryController {
   @Get(':channel/messages')
   @Header('Content-Type', 'application/json; charset=utf-8')
   @ApiOkResponse({ type: ChannelMessagesResponseDto })
-  async listChannelMessages(@Param('channel') channel: string, @Query() query: ListChannelMessagesQueryDto, @Caller() caller: ApiCaller): Promise<string> {
-    // A ChannelMessages document, already serialised (see HistoryReader.readJson).
+  async listChannelMessages(@Param('channel') channel: string, @Query() query: ListChannelMessagesQueryDto, @Caller() caller: ApiCaller): Promise<Buffer> {
+    // A ChannelMessages document, already serialised to UTF-8 (see HistoryReader.readJson).
     return this.reader.readJson(caller, channel, { after: query.after ?? 0, limit: query.limit ?? DEFAULT_HISTORY_LIMIT, clientId: query.clientId });
   }
 }

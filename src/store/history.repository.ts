@@ -23,14 +23,17 @@ export interface HistoryReadQuery {
   notBefore: number;
 }
 
-/** A page as JSON text: the payloads of `entries` joined with commas, in order (what a reader splices into its answer). */
+/**
+ * A page as JSON bytes: the payloads of `entries` joined with commas, in order, UTF-8 (what a reader splices
+ * into its answer; bytes, because that is what goes on the wire: a string would be measured and encoded again).
+ */
 export interface HistoryJsonPage {
   latestSeq: number;
   /** The first entry's Seq, undefined when the page is empty. */
   firstSeq: number | undefined;
   count: number;
-  /** `payload,payload,...` ('' when empty). */
-  joined: string;
+  /** `payload,payload,...` as UTF-8 (empty when the page is). */
+  joined: Buffer;
 }
 
 export interface HistoryPage {
@@ -80,7 +83,7 @@ export abstract class HistoryRepository {
       latestSeq: page.latestSeq,
       firstSeq: page.entries[0]?.seq,
       count: page.entries.length,
-      joined: page.entries.map((entry) => entry.payload).join(','),
+      joined: Buffer.from(page.entries.map((entry) => entry.payload).join(','), 'utf8'),
     };
   }
 }

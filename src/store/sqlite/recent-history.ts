@@ -2,13 +2,21 @@ import type { HistoryEntry, HistoryJsonPage } from '../history.repository';
 
 /** Entries kept per stream: a reader catching up further back reads the file. */
 const PER_STREAM = 1_000;
-/** Payload characters kept across all streams: the stream written longest ago is dropped first. */
-const TOTAL_CHARS = 16 * 1024 * 1024;
+/** Payload bytes kept across all streams: the stream written longest ago is dropped first. */
+const TOTAL_BYTES = 16 * 1024 * 1024;
+const COMMA = Buffer.from(',');
+
+/** An entry as a page serves it: the payload already UTF-8 (a page is bytes on the wire, see HistoryJsonPage). */
+interface Kept {
+  seq: number;
+  at: number;
+  bytes: Buffer;
+}
 
 interface Recent {
   /** Consecutive Seqs, ascending, up to the stream's head. */
-  entries: HistoryEntry[];
-  chars: number;
+  entries: Kept[];
+  bytes: number;
 }
 
 /**
@@ -20,11 +28,11 @@ interface Recent {
 export class RecentHistory {
   /** By stream, the one written longest ago first. */
   private readonly streams = new Map<string, Recent>();
-  private chars = 0;
+  private bytes = 0;
 
   constructor(
     private readonly perStream = PER_STREAM,
-    private readonly totalChars = TOTAL_CHARS,
+    private readonly totalBytes = TOTAL_BYTES,
   ) {}
 
   /** `entries` (consecutive, ascending) were committed: the stream's head is now the last of them. */
@@ -41,30 +49,31 @@ export class RecentHistory {
     if (recent !== undefined) {
       this.streams.delete(stream);
       if (recent.entries[recent.entries.length - 1].seq + 1 !== entries[0].seq) {
-        this.chars -= recent.chars;
+        this.bytes -= recent.bytes;
         recent = undefined;
       }
     }
-    recent ??= { entries: [], chars: 0 };
+    recent ??= { entries: [], bytes: 0 };
     this.streams.set(stream, recent);
-    for (const entry of entries) {
-      recent.entries.push(entry);
-      recent.chars += entry.payload.length;
-      this.chars += entry.payload.length;
+    for (const { seq, at, payload } of entries) {
+      const bytes = Buffer.from(payload, 'utf8');
+      recent.entries.push({ seq, at, bytes });
+      recent.bytes += bytes.length;
+      this.bytes += bytes.length;
     }
     const excess = recent.entries.length - this.perStream;
     if (excess > 0) {
       for (const dropped of recent.entries.splice(0, excess)) {
-        recent.chars -= dropped.payload.length;
-        this.chars -= dropped.payload.length;
+        recent.bytes -= dropped.bytes.length;
+        this.bytes -= dropped.bytes.length;
       }
     }
     for (const [oldest, kept] of this.streams) {
-      if (this.chars <= this.totalChars || kept === recent) {
+      if (this.bytes <= this.totalBytes || kept === recent) {
         break;
       }
       this.streams.delete(oldest);
-      this.chars -= kept.chars;
+      this.bytes -= kept.bytes;
     }
   }
 
@@ -72,7 +81,7 @@ export class RecentHistory {
     const recent = this.streams.get(stream);
     if (recent !== undefined) {
       this.streams.delete(stream);
-      this.chars -= recent.chars;
+      this.bytes -= recent.bytes;
     }
   }
 
@@ -85,14 +94,22 @@ export class RecentHistory {
     if (entries === undefined || entries.length === 0 || entries[entries.length - 1].seq !== latestSeq || entries[0].seq > from + 1) {
       return undefined;
     }
-    const payloads: string[] = [];
+    const parts: Buffer[] = [];
     let firstSeq: number | undefined;
-    for (let i = Math.max(0, from + 1 - entries[0].seq); i < entries.length && payloads.length < limit; i++) {
-      if (entries[i].at >= notBefore) {
-        firstSeq ??= entries[i].seq;
-        payloads.push(entries[i].payload);
+    let count = 0;
+    let length = 0;
+    for (let i = Math.max(0, from + 1 - entries[0].seq); i < entries.length && count < limit; i++) {
+      const { seq, at, bytes } = entries[i];
+      if (at >= notBefore) {
+        firstSeq ??= seq;
+        if (count > 0) {
+          parts.push(COMMA);
+        }
+        parts.push(bytes);
+        count += 1;
+        length += bytes.length + (count > 1 ? 1 : 0);
       }
     }
-    return { firstSeq, count: payloads.length, joined: payloads.join(',') };
+    return { firstSeq, count, joined: Buffer.concat(parts, length) };
   }
 }

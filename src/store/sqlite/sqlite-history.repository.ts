@@ -128,7 +128,7 @@ export class SqliteHistoryRepository extends HistoryRepository {
     return sqliteCall(() => {
       const { latestSeq, from } = this.window(stream, query);
       if (from >= latestSeq || query.limit <= 0) {
-        return { latestSeq, firstSeq: undefined, count: 0, joined: '' };
+        return { latestSeq, firstSeq: undefined, count: 0, joined: Buffer.alloc(0) };
       }
       const recent = this.recent.page(stream, from, latestSeq, query.notBefore, query.limit);
       if (recent !== undefined) {
@@ -136,7 +136,7 @@ export class SqliteHistoryRepository extends HistoryRepository {
       }
       const payloads = this.selectPayloads.all(stream, from, latestSeq, query.notBefore, query.limit);
       const firstSeq = payloads.length === 0 ? undefined : this.selectFirstSeq.get(stream, from, latestSeq, query.notBefore);
-      return { latestSeq, firstSeq, count: payloads.length, joined: payloads.join(',') };
+      return { latestSeq, firstSeq, count: payloads.length, joined: Buffer.from(payloads.join(','), 'utf8') };
     });
   }
 

@@ -77,7 +77,7 @@ export function historyRepositoryContract(open: () => Promise<StoreEngine>): voi
       expect((await history.read('p/news/client/alice', ALL)).entries.map((e) => e.seq)).toEqual([1]);
     });
 
-    it('readJson is read as JSON text: the same entries, joined in Seq order', async () => {
+    it('readJson is read as JSON bytes: the same entries, joined in Seq order', async () => {
       for (let seq = 1; seq <= 6; seq++) {
         await append('p/news', seq, seq * 1000);
       }
@@ -88,10 +88,10 @@ export function historyRepositoryContract(open: () => Promise<StoreEngine>): voi
           latestSeq: 6,
           firstSeq: page.entries[0]?.seq,
           count: page.entries.length,
-          joined: page.entries.map((e) => e.payload).join(','),
+          joined: Buffer.from(page.entries.map((e) => e.payload).join(',')),
         });
       }
-      expect(JSON.parse(`[${(await history.readJson('p/news', ALL)).joined}]`)).toEqual([1, 2, 3, 4, 5, 6].map((seq) => ({ Message: `m${seq}`, Seq: seq })));
+      expect(JSON.parse(`[${(await history.readJson('p/news', ALL)).joined.toString('utf8')}]`)).toEqual([1, 2, 3, 4, 5, 6].map((seq) => ({ Message: `m${seq}`, Seq: seq })));
     });
 
     it('retention: readers see only the last `size` and the unexpired; prune deletes the rest and keeps the head', async () => {
