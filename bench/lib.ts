@@ -65,6 +65,13 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** user+system CPU seconds of a process's main thread (its event loop; worker threads excluded), from /proc. */
+export function mainThreadCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function waitForOk(url: string, child: ChildProcess, timeoutMs: number, pollMs = 10): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -55,6 +55,12 @@ export interface Envelope {
   Seq?: number;
 }
 
+/** An envelope serialized: its JSON text, and that text's UTF-8 bytes (what the broker publishes). */
+interface Encoded {
+  json: string;
+  payload: Buffer;
+}
+
 /**
  * The one publishing pipeline, shared by HTTP broadcasts, direct messages,
  * client sends and queue events: resolve → authorize → size → rate limit →
@@ -120,42 +126,42 @@ export class PublishingService {
     const history = await this.history.of(channel);
     const delivery = history?.delivery.name ?? this.catalog.deliveryChannel(channel);
     const topic = direct ? this.topics.private(delivery, request.targetClientId!) : this.topics.broadcast(delivery);
-    let bytes: number;
-    let published = envelope;
+    let encoded: Encoded;
     if (history === undefined) {
-      const payload = this.encode(envelope);
-      bytes = payload.length;
-      await this.broker.publish(topic, payload);
+      encoded = this.encode(envelope);
+      await this.broker.publish(topic, encoded.payload);
     } else {
       // Seq assigned, stored, published, committed: see HistoryService (a refused publish uses no Seq).
-      let payload: Buffer = Buffer.alloc(0);
+      let numbered: Encoded | undefined;
       await this.history.append(
         topic,
         history.settings,
         (seq) => {
-          published = { ...envelope, Seq: seq };
-          payload = this.encode(published);
-          return payload.toString('utf8');
+          numbered = this.encode({ ...envelope, Seq: seq });
+          return numbered.json;
         },
-        () => this.broker.publish(topic, payload),
+        () => this.broker.publish(topic, numbered!.payload),
       );
-      bytes = payload.length;
+      encoded = numbered!;
     }
+    const bytes = encoded.payload.length;
     this.metrics.messagesPublished.inc({ channel: channel.name, source: request.source });
     if (request.source === 'client') {
       // Backends moderate, store or answer what clients send (API.md section 7).
-      this.events.emit('client.message', request.senderId, { channel: channel.name, message: published });
+      // The envelope exactly as published (Seq included), spliced in as the JSON the broker got.
+      this.events.emitClientMessage(request.senderId, channel.name, encoded.json);
     }
     this.logger.debug({ messageId: envelope.Id, channel: channel.name, topic, source: request.source, bytes }, 'message published');
     return { messageId: envelope.Id, channel: channel.name, topic };
   }
 
-  private encode(envelope: Envelope): Buffer {
-    const payload = Buffer.from(JSON.stringify(envelope), 'utf8');
+  private encode(envelope: Envelope): Encoded {
+    const json = JSON.stringify(envelope);
+    const payload = Buffer.from(json, 'utf8');
     if (payload.length > this.config.broker.maxPayloadBytes) {
       throw new PayloadTooLargeError(`The envelope would be ${payload.length} bytes; the broker takes at most ${this.config.broker.maxPayloadBytes} (MAX_PAYLOAD_BYTES).`);
     }
-    return payload;
+    return { json, payload };
   }
 
   private async resolve(name: string): Promise<ChannelDefinition> {

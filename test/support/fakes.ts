@@ -5,7 +5,7 @@ import { type ClientPage, type ClientPresence, ClientRepository, type ListClient
 import type { ChannelDefinition } from '../../src/domain/channel';
 import type { ClientRecord, ConnectionType } from '../../src/domain/client';
 import type { OutboundEvents } from '../../src/events/out/outbound-events';
-import type { OutboundEventFields, OutboundEventType } from '../../src/events/out/outbound-event';
+import type { OutboundEnvelope, OutboundEventFields, OutboundEventType } from '../../src/events/out/outbound-event';
 import { ClientBannedError, TooManyCertificatesError } from '../../src/domain/errors';
 
 /** In-memory ClientRepository for unit tests (the DynamoDB one is tested against dynalite). `get` returns a snapshot, like a real store read. */
@@ -314,6 +314,10 @@ export class RecordingOutboundEvents {
 
   emit<T extends OutboundEventType>(type: T, clientId: string, fields: OutboundEventFields[T]): void {
     this.emitted.push({ type, clientId, fields });
+  }
+
+  emitClientMessage(clientId: string, channel: string, envelopeJson: string): void {
+    this.emit('client.message', clientId, { channel, message: JSON.parse(envelopeJson) as OutboundEnvelope });
   }
 
   /** As the services take it. */

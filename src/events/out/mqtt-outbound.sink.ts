@@ -17,8 +17,8 @@ export class EmbeddedMqttOutboundSink implements OutboundSink {
     private readonly topicRoot: string,
   ) {}
 
-  send(event: QueuedEvent): Promise<void> {
-    return this.broker.publish(`${this.topicRoot}/${event.type}`, event.body, { qos: 1 });
+  send(event: QueuedEvent, done: (error?: Error) => void): void {
+    this.broker.publish(`${this.topicRoot}/${event.type}`, Buffer.from(event.body, 'utf8'), { qos: 1 }).then(() => done(), done);
   }
 
   async close(): Promise<void> {}
@@ -47,8 +47,8 @@ export class ExternalMqttOutboundSink implements OutboundSink {
     return this.client.connected;
   }
 
-  async send(event: QueuedEvent): Promise<void> {
-    await this.client.publishAsync(`${this.topicRoot}/${event.type}`, event.body, { qos: 1 });
+  send(event: QueuedEvent, done: (error?: Error) => void): void {
+    this.client.publish(`${this.topicRoot}/${event.type}`, event.body, { qos: 1 }, (error) => done(error ?? undefined));
   }
 
   async close(): Promise<void> {

@@ -5,13 +5,13 @@ class ManualSink implements OutboundSink {
   ready = true;
   readonly sends: Array<{ id: string; resolve: () => void; reject: (error: Error) => void }> = [];
 
-  send(event: QueuedEvent): Promise<void> {
-    return new Promise((resolve, reject) => this.sends.push({ id: event.id, resolve, reject }));
+  send(event: QueuedEvent, done: (error?: Error) => void): void {
+    this.sends.push({ id: event.id, resolve: () => done(), reject: (error) => done(error) });
   }
 }
 
 function event(id: string): QueuedEvent {
-  return { id, type: 'client.connected', body: Buffer.from(id) };
+  return { id, type: 'client.connected', body: JSON.stringify({ id }) };
 }
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -4,17 +4,36 @@ import { Logger } from '@nestjs/common';
 export interface QueuedEvent {
   readonly id: string;
   readonly type: string;
-  readonly body: Buffer;
+  /** The event as JSON text. */
+  readonly body: string;
   /** Confirmed by the transport. */
   done?: boolean;
+}
+
+export type OutboundLogLevel = 'log' | 'warn' | 'error';
+/** Where the outbound machinery logs: Nest's logger on the service's thread; a message to it from a worker thread. */
+export type OutboundLog = (level: OutboundLogLevel, message: string) => void;
+
+/** What OutboundEvents feeds: an OutboundQueue on this thread, or the one on the RabbitMQ publisher thread. */
+export interface OutboundBuffer {
+  /** Events not yet confirmed by the transport. */
+  readonly size: number;
+  push(event: QueuedEvent): void;
+  /** Resolves once every buffered event is confirmed, or after `timeoutMs`; returns how many are left. */
+  drain(timeoutMs: number): Promise<number>;
+  /** Stops retrying (shutdown); what is left stays unsent. */
+  stop(): void;
 }
 
 /** Where the queue sends; see OutboundQueue for the rules a sink follows. */
 export interface OutboundSink {
   /** Whether a send may start now (connected, channel open). */
   readonly ready: boolean;
-  /** Sends one event; resolves once the transport confirmed it, rejects when it was (maybe) lost. */
-  send(event: QueuedEvent): Promise<void>;
+  /**
+   * Sends one event; calls `done()` once the transport confirmed it, `done(error)` when it was (maybe) lost.
+   * A callback, not a promise: this runs once per event on the thread that answers clients.
+   */
+  send(event: QueuedEvent, done: (error?: Error) => void): void;
 }
 
 export interface OutboundQueueOptions {
@@ -26,6 +45,8 @@ export interface OutboundQueueOptions {
   onSent(count: number): void;
   onDropped(): void;
   onSize(size: number): void;
+  /** Default: Nest's logger (context OutboundEvents). */
+  log?: OutboundLog;
 }
 
 /**
@@ -37,8 +58,8 @@ export interface OutboundQueueOptions {
  * refused), every unconfirmed event is sent again from the oldest, in order, once the sink is
  * ready again: at least once, in order, with duplicates possible after a failure.
  */
-export class OutboundQueue {
-  private readonly logger = new Logger('OutboundEvents');
+export class OutboundQueue implements OutboundBuffer {
+  private readonly log: OutboundLog;
   private items: QueuedEvent[] = [];
   /** Index of the oldest unconfirmed event. */
   private head = 0;
@@ -56,7 +77,10 @@ export class OutboundQueue {
   constructor(
     private readonly sink: OutboundSink,
     private readonly options: OutboundQueueOptions,
-  ) {}
+  ) {
+    const logger = new Logger('OutboundEvents');
+    this.log = options.log ?? ((level, message) => logger[level](message));
+  }
 
   get size(): number {
     return this.items.length - this.head;
@@ -71,7 +95,7 @@ export class OutboundQueue {
       this.droppedInEpisode += 1;
       if (!this.overflowing) {
         this.overflowing = true;
-        this.logger.warn(`outbound events buffer full (${this.options.capacity}, EVENTS_OUT_BUFFER): dropping new events until the transport catches up`);
+        this.log('warn', `outbound events buffer full (${this.options.capacity}, EVENTS_OUT_BUFFER): dropping new events until the transport catches up`);
       }
       return;
     }
@@ -121,10 +145,7 @@ export class OutboundQueue {
       }
       this.inFlight += 1;
       const epoch = this.epoch;
-      this.sink.send(event).then(
-        () => this.confirmed(event, epoch),
-        (error: unknown) => this.failed(epoch, error),
-      );
+      this.sink.send(event, (error) => (error === undefined ? this.confirmed(event, epoch) : this.failed(epoch, error)));
     }
   }
 
@@ -155,7 +176,7 @@ export class OutboundQueue {
     this.epoch += 1;
     this.inFlight = 0;
     this.next = this.head;
-    this.logger.warn(`outbound event not confirmed (${error instanceof Error ? error.message : String(error)}); ${this.size} event(s) will be sent again in order`);
+    this.log('warn', `outbound event not confirmed (${error instanceof Error ? error.message : String(error)}); ${this.size} event(s) will be sent again in order`);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -182,7 +203,7 @@ export class OutboundQueue {
 
   private endOverflowEpisode(): void {
     if (this.overflowing && this.size <= this.options.capacity / 2) {
-      this.logger.warn(`outbound events buffer has room again; ${this.droppedInEpisode} event(s) were dropped`);
+      this.log('warn', `outbound events buffer has room again; ${this.droppedInEpisode} event(s) were dropped`);
       this.overflowing = false;
       this.droppedInEpisode = 0;
     }

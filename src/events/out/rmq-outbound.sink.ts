@@ -1,8 +1,8 @@
-import { Logger } from '@nestjs/common';
 import { type AmqpConnectionManager, type ChannelWrapper, connect } from 'amqp-connection-manager';
 import type { ConfirmChannel } from 'amqplib';
 import { errorMessage } from '../../domain/errors';
-import type { OutboundSink, QueuedEvent } from './outbound-queue';
+import { batchFrameWrites } from '../rmq/batched-frame-writes';
+import type { OutboundLog, OutboundSink, QueuedEvent } from './outbound-queue';
 
 export interface RmqOutboundOptions {
   url: string;
@@ -17,10 +17,10 @@ export interface RmqOutboundOptions {
  * amqp-connection-manager's (reconnects by itself); the publishing is ours, straight on the
  * confirm channel, because the wrapper's own queue re-sends unconfirmed messages after newer
  * ones (out of order) and has no bound. OutboundQueue keeps order and the bound.
+ *
+ * It runs on the publisher thread (rmq-outbound.worker.ts), not on the service's event loop.
  */
 export class RmqOutboundSink implements OutboundSink {
-  readonly drainMs = 5_000;
-  private readonly logger = new Logger('OutboundEvents');
   private readonly manager: AmqpConnectionManager;
   private readonly wrapper: ChannelWrapper;
   private channel?: ConfirmChannel;
@@ -28,6 +28,7 @@ export class RmqOutboundSink implements OutboundSink {
   constructor(
     private readonly options: RmqOutboundOptions,
     onReady: () => void,
+    log: OutboundLog,
   ) {
     this.manager = connect([options.url], {
       heartbeatIntervalInSeconds: options.heartbeatSeconds,
@@ -35,49 +36,50 @@ export class RmqOutboundSink implements OutboundSink {
       connectionOptions: { clientProperties: { connection_name: 'webcommunicator-events-out' } },
     });
     this.manager.on('disconnect', ({ err }: { err?: Error }) => {
-      this.logger.warn(`outbound events: RabbitMQ connection lost (${err?.message ?? 'closed'}); buffering`);
+      log('warn', `outbound events: RabbitMQ connection lost (${err?.message ?? 'closed'}); buffering`);
     });
     this.wrapper = this.manager.createChannel({
       confirm: true,
       json: false,
       setup: async (channel: ConfirmChannel) => {
         await channel.assertExchange(options.exchange, 'topic', { durable: true });
+        // A pass of amqplib's frame multiplexer goes out in one socket write (see batchFrameWrites).
+        batchFrameWrites(channel);
         this.channel = channel;
         channel.once('close', () => {
           if (this.channel === channel) {
             this.channel = undefined;
           }
         });
-        this.logger.log(`outbound events go to RabbitMQ exchange ${options.exchange}`);
+        log('log', `outbound events go to RabbitMQ exchange ${options.exchange}`);
         onReady();
       },
     });
-    this.wrapper.on('error', (error: unknown) => this.logger.error(`outbound events channel setup failed: ${errorMessage(error)}`));
+    this.wrapper.on('error', (error: unknown) => log('error', `outbound events channel setup failed: ${errorMessage(error)}`));
   }
 
   get ready(): boolean {
     return this.channel !== undefined;
   }
 
-  send(event: QueuedEvent): Promise<void> {
+  send(event: QueuedEvent, done: (error?: Error) => void): void {
     const channel = this.channel;
     if (channel === undefined) {
-      return Promise.reject(new Error('no RabbitMQ channel'));
+      done(new Error('no RabbitMQ channel'));
+      return;
     }
-    return new Promise<void>((resolve, reject) => {
-      try {
-        channel.publish(
-          this.options.exchange,
-          event.type,
-          event.body,
-          { persistent: true, contentType: 'application/json', messageId: event.id, type: event.type },
-          (error: unknown) => (error === null || error === undefined ? resolve() : reject(error instanceof Error ? error : new Error('nacked by RabbitMQ'))),
-        );
-      } catch (error) {
-        // amqplib throws when the channel closed under us.
-        reject(error instanceof Error ? error : new Error(String(error)));
-      }
-    });
+    try {
+      channel.publish(
+        this.options.exchange,
+        event.type,
+        Buffer.from(event.body, 'utf8'),
+        { persistent: true, contentType: 'application/json', messageId: event.id, type: event.type },
+        (error: unknown) => done(error === null || error === undefined ? undefined : error instanceof Error ? error : new Error('nacked by RabbitMQ')),
+      );
+    } catch (error) {
+      // amqplib throws when the channel closed under us.
+      done(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   async close(): Promise<void> {
