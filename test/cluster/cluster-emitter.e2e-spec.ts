@@ -115,6 +115,25 @@ describe('ClusterEmitter and ClusterBus (a real Redis)', () => {
     expect(a.received).toEqual(['during-1', 'during-2']);
   });
 
+  it("an Aedes announcement ($SYS) goes out at once while older messages still wait in the outbox (a takeover is not held back)", async () => {
+    const [a, b] = instances;
+    const announced: string[] = [];
+    await new Promise<void>((resolve) => b.emitter.on('$SYS/+/new/clients', (packet: MqPacket, done) => {
+      announced.push(String(packet.payload));
+      done();
+    }, resolve));
+    // Redis is up and the others hear, but a message still waits in A's outbox (as while it is being sent).
+    const internals = a.emitter as unknown as { hold(message: { id: string; packet: MqPacket }): void };
+    internals.hold({ id: 'held-1', packet: { cmd: 'publish', topic: 'game/news', payload: Buffer.from('held'), qos: 0, retain: false, dup: false, brokerId: 'a', brokerCounter: 9 } });
+    expect(a.emitter.waiting).toBe(1);
+    await emit(a, 'twin', '$SYS/a/new/clients');
+    await eventually('the announcement on B', () => announced.includes('twin'));
+    expect(b.received).not.toContain('held');
+    // The held message still goes, once the outbox is sent.
+    await (a.emitter as unknown as { flush(): Promise<void> }).flush();
+    await eventually('the held message on B', () => b.received.includes('held') && a.emitter.waiting === 0);
+  });
+
   it('asks every other instance and names the one that does not answer', async () => {
     const [a, b] = instances;
     const heard: unknown[] = [];

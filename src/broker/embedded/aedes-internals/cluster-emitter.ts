@@ -181,7 +181,12 @@ export class ClusterEmitter {
       if (this.outbox.length > 0 || this.flushing || this.outage || this.pub.status !== 'ready') {
         if (packet.topic.startsWith('$SYS/')) {
           // Aedes' announcements are news only now: a session announced during an outage and replayed later
-          // could close a newer session of the same client on another instance.
+          // could close a newer session of the same client on another instance. With Redis up and only the
+          // outbox still going out, one goes at once, ahead of it: a new session's announcement held back
+          // would leave the older session of its client open on another instance (a lost takeover).
+          if (!this.outage && this.pub.status === 'ready') {
+            this.send(shared).catch(() => undefined);
+          }
           this.localEmit(packet, callback);
           return this;
         }
