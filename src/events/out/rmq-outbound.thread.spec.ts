@@ -55,24 +55,29 @@ describe('RmqOutboundThread', () => {
     await expect(thread.drain(100)).resolves.toBe(10);
   });
 
-  it('a publisher thread that dies is replaced (what it held is lost, said in the log); the next events are taken', async () => {
+  it('a publisher thread that dies is replaced after the reconnect delay (what it held is lost, said in the log); events emitted meanwhile wait for it', async () => {
     const sizes: number[] = [];
     thread = new RmqOutboundThread(
       { url: `amqp://guest:guest@127.0.0.1:${port}`, exchange: 'x', heartbeatSeconds: 10, reconnectSeconds: 1, capacity: 100, window: 4, retryMs: 50 },
       { onSent: () => undefined, onDropped: () => undefined, onSize: (size) => sizes.push(size) },
     );
     thread.push(event(1));
-    await thread.drain(50);
+    await expect(thread.drain(50)).resolves.toBe(1);
     const first = (thread as unknown as { worker: { threadId: number; terminate(): Promise<number> } }).worker;
     await first.terminate();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(thread.size).toBe(0); // what the dead thread held is gone (and said so)
+    // Emitted while no thread runs: they wait for the next one.
+    thread.push(event(2));
+    thread.push(event(3));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(thread.size).toBe(2);
     const deadline = Date.now() + 10_000;
     while ((thread as unknown as { worker: { threadId: number } }).worker.threadId === first.threadId && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect((thread as unknown as { worker: { threadId: number } }).worker.threadId).not.toBe(first.threadId);
-    expect(thread.size).toBe(0);
-    thread.push(event(2));
-    thread.push(event(3));
+    // The new thread holds them (no RabbitMQ to send them to).
     await expect(thread.drain(100)).resolves.toBe(2);
   });
 });

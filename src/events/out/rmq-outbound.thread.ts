@@ -23,7 +23,8 @@ const ANSWER_MS = 1_000;
  * event only joins the batch that goes to the thread every FLUSH_MS; the thread reports what went out and
  * what was dropped (the metrics and the size here follow its reports).
  *
- * Should the thread die (a bug), what it held is lost (logged with the count) and a new thread starts.
+ * Should the thread die (a bug), what it held is lost (logged with the count) and a new thread starts after
+ * the reconnect delay; events emitted meanwhile wait here, up to EVENTS_OUT_BUFFER (beyond: dropped, counted).
  */
 export class RmqOutboundThread implements OutboundBuffer {
   readonly drainMs = 5_000;
@@ -38,6 +39,9 @@ export class RmqOutboundThread implements OutboundBuffer {
   private posted = 0;
   private taken = 0;
   private stopped = false;
+  /** False between a thread's death and its replacement: events wait here (up to the bound) meanwhile. */
+  private alive = false;
+  private restartTimer?: NodeJS.Timeout;
   private readonly answers: Array<{ kind: 'drained' | 'closed'; resolve: (left: number) => void }> = [];
 
   constructor(
@@ -53,6 +57,10 @@ export class RmqOutboundThread implements OutboundBuffer {
 
   push(event: QueuedEvent): void {
     if (this.stopped) {
+      return;
+    }
+    if (!this.alive && this.batched >= this.data.capacity) {
+      this.metrics.onDropped();
       return;
     }
     this.batch += `${event.type}\n${event.id}\n${event.body}\n`;
@@ -73,6 +81,7 @@ export class RmqOutboundThread implements OutboundBuffer {
   /** Closes the connection and ends the thread. */
   async close(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.restartTimer);
     await this.ask('closed', { kind: 'close' }, 3_000, 0);
     await this.worker.terminate();
   }
@@ -82,18 +91,25 @@ export class RmqOutboundThread implements OutboundBuffer {
     // The service's servers keep the process up; this thread alone does not (close() ends it).
     worker.unref();
     this.worker = worker;
+    this.alive = true;
     worker.on('message', (message: FromPublisher) => this.received(message));
     worker.on('error', (error) => this.logger.error(`outbound events publisher thread failed: ${error.message}`));
     worker.on('exit', (code) => {
       if (this.stopped || worker !== this.worker) {
         return;
       }
-      this.logger.error(`outbound events publisher thread exited (${code}); ${this.held + this.posted - this.taken} event(s) it held are lost; starting a new one`);
+      this.alive = false;
+      const lost = this.held + this.posted - this.taken;
+      this.logger.error(`outbound events publisher thread exited (${code}); ${lost} event(s) it held are lost; a new one starts in ${this.data.reconnectSeconds} s`);
       this.held = 0;
       this.posted = 0;
       this.taken = 0;
       this.metrics.onSize(this.size);
-      this.start();
+      this.restartTimer = setTimeout(() => {
+        this.start();
+        this.flush();
+      }, this.data.reconnectSeconds * 1000);
+      this.restartTimer.unref();
     });
   }
 
@@ -127,7 +143,7 @@ export class RmqOutboundThread implements OutboundBuffer {
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.batched > 0) {
+    if (this.batched > 0 && this.alive) {
       const lines = this.batch;
       this.posted += this.batched;
       this.batch = '';
@@ -138,6 +154,9 @@ export class RmqOutboundThread implements OutboundBuffer {
 
   /** Posts `message` and waits for the thread's `kind` answer, or `timeoutMs` (then `fallback`). */
   private ask(kind: 'drained' | 'closed', message: ToPublisher, timeoutMs: number, fallback: number): Promise<number> {
+    if (!this.alive) {
+      return Promise.resolve(fallback);
+    }
     return new Promise<number>((resolve) => {
       const timer = setTimeout(() => {
         const index = this.answers.indexOf(answer);
