@@ -1,23 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { SqliteConnection } from './sqlite-connection';
+import { useSqliteConnection } from '../../../test/support/sqlite';
 import { HISTORY_MIGRATIONS, SqliteHistoryRepository } from './sqlite-history.repository';
 import { RecentHistory } from './recent-history';
 
 describe('recent history (pages from memory)', () => {
-  let dataDir: string;
-  let connection: SqliteConnection;
-
-  beforeEach(() => {
-    dataDir = mkdtempSync(join(tmpdir(), 'wc-recent-'));
-    connection = SqliteConnection.open(dataDir, HISTORY_MIGRATIONS);
-  });
-
-  afterEach(() => {
-    connection.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const sqlite = useSqliteConnection('recent', HISTORY_MIGRATIONS);
 
   const publish = async (history: SqliteHistoryRepository, stream: string, seq: number, at: number): Promise<void> => {
     await history.reserve(stream, { seq, payload: `{"Seq":${seq}}`, at, expiresAtSeconds: 0 });
@@ -25,7 +11,7 @@ describe('recent history (pages from memory)', () => {
   };
 
   it('answers every page exactly as the file does (a second repository on the file has nothing in memory)', async () => {
-    const writer = new SqliteHistoryRepository(connection);
+    const writer = new SqliteHistoryRepository(sqlite.connection);
     const stream = 'p/recent';
     // 1,500 Seqs in batches of 1 to 7; `at` 1 s apart, so a TTL cuts in the middle; text beyond ASCII (pages are UTF-8 bytes).
     let seq = 0;
@@ -37,7 +23,7 @@ describe('recent history (pages from memory)', () => {
       seq += batch;
       await writer.commit(stream, seq);
     }
-    const fileOnly = new SqliteHistoryRepository(connection);
+    const fileOnly = new SqliteHistoryRepository(sqlite.connection);
     const fileReads = jest.spyOn((writer as unknown as { selectPayloads: { all: () => unknown } }).selectPayloads, 'all');
     for (const query of [
       { after: 1400, limit: 100, size: 1000, notBefore: 0 },
@@ -73,7 +59,7 @@ describe('recent history (pages from memory)', () => {
   });
 
   it('is not used for a head it does not end at (a commit without a reservation here)', async () => {
-    const writer = new SqliteHistoryRepository(connection);
+    const writer = new SqliteHistoryRepository(sqlite.connection);
     await publish(writer, 'p/head', 1, 1);
     await writer.commit('p/head', 2); // e.g. another writer's Seq: nothing held for it
     await expect(writer.readJson('p/head', { after: 0, limit: 10, size: 10, notBefore: 0 })).resolves.toEqual({ latestSeq: 2, firstSeq: 1, count: 1, joined: Buffer.from('{"Seq":1}') });

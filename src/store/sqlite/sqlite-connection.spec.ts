@@ -1,35 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../../domain/errors';
+import { useSqliteConnection } from '../../../test/support/sqlite';
 import { SqliteConnection } from './sqlite-connection';
 
 describe('SqliteConnection.write (group commit)', () => {
-  let dataDir: string;
-  let connection: SqliteConnection;
+  const sqlite = useSqliteConnection('sqlite', [{ id: 'items-1', up: (db) => db.exec('CREATE TABLE items (id TEXT PRIMARY KEY, n INTEGER NOT NULL) STRICT') }]);
 
-  beforeEach(() => {
-    dataDir = mkdtempSync(join(tmpdir(), 'wc-sqlite-'));
-    connection = SqliteConnection.open(dataDir, [{ id: 'items-1', up: (db) => db.exec('CREATE TABLE items (id TEXT PRIMARY KEY, n INTEGER NOT NULL) STRICT') }]);
-  });
-
-  afterEach(() => {
-    connection.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  const rows = (): Array<{ id: string; n: number }> => connection.db.prepare<[], { id: string; n: number }>('SELECT id, n FROM items ORDER BY id').all();
+  const rows = (): Array<{ id: string; n: number }> => sqlite.connection.db.prepare<[], { id: string; n: number }>('SELECT id, n FROM items ORDER BY id').all();
 
   it('writes queued in one turn share one transaction, settle after its commit, and resolve with their own results', async () => {
-    const insert = connection.db.prepare('INSERT INTO items (id, n) VALUES (?, ?)');
+    const insert = sqlite.connection.db.prepare('INSERT INTO items (id, n) VALUES (?, ?)');
     // A second connection to the file sees only what was committed.
-    const reader = new Database(connection.path, { readonly: true });
+    const reader = new Database(sqlite.connection.path, { readonly: true });
     const committed = (): number => (reader.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n;
     try {
       const seenByOthers: number[] = [];
       const writes = ['a', 'b', 'c'].map((id, n) =>
-        connection.write(() => {
+        sqlite.connection.write(() => {
           seenByOthers.push(committed());
           return insert.run(id, n).changes;
         }),
@@ -40,7 +27,7 @@ describe('SqliteConnection.write (group commit)', () => {
       expect(seenByOthers).toEqual([0, 0, 0]);
       expect(committed()).toBe(3);
       // A later turn: its own transaction, which sees the first one's rows committed.
-      await connection.write(() => seenByOthers.push(committed()));
+      await sqlite.connection.write(() => seenByOthers.push(committed()));
       expect(seenByOthers).toEqual([0, 0, 0, 3]);
     } finally {
       reader.close();
@@ -48,15 +35,15 @@ describe('SqliteConnection.write (group commit)', () => {
   });
 
   it('a write that throws is undone alone and rejects alone; SQLite errors reject as StoreUnavailableError', async () => {
-    const insert = connection.db.prepare('INSERT INTO items (id, n) VALUES (?, ?)');
+    const insert = sqlite.connection.db.prepare('INSERT INTO items (id, n) VALUES (?, ?)');
     const outcomes = await Promise.allSettled([
-      connection.write(() => insert.run('a', 1)),
-      connection.write(() => {
+      sqlite.connection.write(() => insert.run('a', 1)),
+      sqlite.connection.write(() => {
         insert.run('half', 2);
         throw new RangeError('refused by the caller');
       }),
-      connection.write(() => insert.run('a', 3)), // primary key taken
-      connection.write(() => insert.run('c', 4)),
+      sqlite.connection.write(() => insert.run('a', 3)), // primary key taken
+      sqlite.connection.write(() => insert.run('c', 4)),
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
     expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(RangeError);
@@ -68,13 +55,13 @@ describe('SqliteConnection.write (group commit)', () => {
   });
 
   it('close() commits what is queued first; a write after close rejects as StoreUnavailableError', async () => {
-    const insert = connection.db.prepare('INSERT INTO items (id, n) VALUES (?, ?)');
-    const queued = connection.write(() => insert.run('a', 1).changes);
-    connection.close();
+    const insert = sqlite.connection.db.prepare('INSERT INTO items (id, n) VALUES (?, ?)');
+    const queued = sqlite.connection.write(() => insert.run('a', 1).changes);
+    sqlite.connection.close();
     await expect(queued).resolves.toBe(1);
-    const reopened = SqliteConnection.open(dataDir, []);
+    const reopened = SqliteConnection.open(sqlite.dataDir, []);
     expect(reopened.db.prepare('SELECT count(*) AS n FROM items').get()).toEqual({ n: 1 });
     reopened.close();
-    await expect(connection.write(() => insert.run('b', 2))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(sqlite.connection.write(() => insert.run('b', 2))).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 });
