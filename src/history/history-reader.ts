@@ -36,7 +36,7 @@ export class HistoryReader {
     const { channel, topic, latestSeq, complete } = head;
     const start = Buffer.from(`{"channel":${JSON.stringify(channel)},"topic":${JSON.stringify(topic)},"messages":[`, 'utf8');
     const end = Buffer.from(`],"latestSeq":${latestSeq},"complete":${complete}}`, 'utf8');
-    return Buffer.concat([start, joined, end], start.length + joined.length + end.length);
+    return Buffer.concat([start, joined, end]);
   }
 
   private async page(caller: ApiCaller, name: string, query: HistoryQuery): Promise<{ head: Omit<ChannelMessagesResponseDto, 'messages'>; joined: Buffer }> {

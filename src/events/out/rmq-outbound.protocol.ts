@@ -38,6 +38,11 @@ export type FromPublisher =
   | { kind: 'drained'; left: number }
   | { kind: 'closed' };
 
+/** One event as a `push` carries it (its `lines` are these, one event after another). */
+export function eventLine(event: { type: string; id: string; body: string }): string {
+  return `${event.type}\n${event.id}\n${event.body}\n`;
+}
+
 /** `lines` of a `push`, one event after another. */
 export function* eventLines(lines: string): Generator<{ type: string; id: string; body: string }> {
   let at = 0;

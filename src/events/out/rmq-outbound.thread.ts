@@ -2,7 +2,7 @@ import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Logger } from '@nestjs/common';
 import type { OutboundBuffer, OutboundQueueOptions, QueuedEvent } from './outbound-queue';
-import type { FromPublisher, RmqPublisherData, ToPublisher } from './rmq-outbound.protocol';
+import { eventLine, type FromPublisher, type RmqPublisherData, type ToPublisher } from './rmq-outbound.protocol';
 
 /** From TypeScript sources (the tests) the thread compiles its file on load; the built service runs the .js. */
 const EXTENSION = extname(__filename);
@@ -63,7 +63,7 @@ export class RmqOutboundThread implements OutboundBuffer {
       this.metrics.onDropped();
       return;
     }
-    this.batch += `${event.type}\n${event.id}\n${event.body}\n`;
+    this.batch += eventLine(event);
     this.batched += 1;
     this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }

@@ -97,7 +97,6 @@ export class RecentHistory {
     const parts: Buffer[] = [];
     let firstSeq: number | undefined;
     let count = 0;
-    let length = 0;
     for (let i = Math.max(0, from + 1 - entries[0].seq); i < entries.length && count < limit; i++) {
       const { seq, at, bytes } = entries[i];
       if (at >= notBefore) {
@@ -107,9 +106,8 @@ export class RecentHistory {
         }
         parts.push(bytes);
         count += 1;
-        length += bytes.length + (count > 1 ? 1 : 0);
       }
     }
-    return { firstSeq, count, joined: Buffer.concat(parts, length) };
+    return { firstSeq, count, joined: Buffer.concat(parts) };
   }
 }
